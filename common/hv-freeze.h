@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Freeze executor: a handle that owns the frozen file systems. Freeing the
+ * handle thaws whatever it still holds frozen.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "hv-freeze-plan.h"
+
+typedef enum hv_freeze_result {
+	HV_FREEZE_FROZEN,        /* frozen by us */
+	HV_FREEZE_UNSUPPORTED,   /* EOPNOTSUPP: cannot be frozen, skipped */
+	HV_FREEZE_GONE,          /* unmounted since the plan (ENOENT...), skipped */
+	HV_FREEZE_FOREIGN,       /* EBUSY: already frozen by somebody else */
+	HV_FREEZE_FAILED,        /* any other error */
+	HV_FREEZE_NOT_TRIED,     /* the freeze stopped before reaching it */
+	HV_FREEZE_THAWED,        /* was frozen by us, thawed since */
+	_HV_FREEZE_RESULT_MAX,
+} hv_freeze_result;
+
+const char *hv_freeze_result_to_string(hv_freeze_result result);
+
+typedef struct hv_freeze_entry {
+	char *mountpoint;
+	char *fstype;
+	hv_freeze_result result;
+	int error;               /* -errno of the failed step, 0 otherwise */
+	unsigned int wave;
+	gint64 freeze_us;        /* how long its FIFREEZE took (CLOCK_MONOTONIC) */
+	gint64 thaw_us;          /* how long its FITHAW took */
+} hv_freeze_entry;
+
+typedef struct hv_freeze_options {
+	bool preflush;           /* syncfs() every target in parallel before the first freeze */
+	bool foreign_is_error;   /* EBUSY fails the freeze (default true) */
+	const char *marker_path; /* NULL: no marker */
+} hv_freeze_options;
+
+typedef struct hv_freeze hv_freeze;
+
+/*
+ * Opens every target of @plan, then freezes them in plan order. On success,
+ * *ret owns the frozen file systems. On failure, everything frozen so far is
+ * thawed again, *ret is still set (when not NULL) so that the caller can
+ * report per-entry results, and the first error is returned.
+ */
+int hv_freeze_execute(const hv_freeze_plan *plan, const hv_freeze_options *options,
+		      hv_freeze **ret);
+
+/* Thaws what is frozen, in reverse order, every entry even after a failure. */
+int hv_freeze_thaw(hv_freeze *freeze);
+
+bool hv_freeze_is_frozen(const hv_freeze *freeze);
+unsigned int hv_freeze_n_entries(const hv_freeze *freeze);
+const hv_freeze_entry *hv_freeze_get_entry(const hv_freeze *freeze, unsigned int i);
+
+/* Thaws if needed, then frees. NULL-safe. */
+void hv_freeze_free(hv_freeze *freeze);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_freeze, hv_freeze_free)
+
+/*
+ * Marker of what we froze, in a tmpfs (/run). Written before the first
+ * FIFREEZE, removed after the last FITHAW. hv_freeze_marker_recover() thaws
+ * what a marker left by a dead daemon lists; it returns the number of file
+ * systems it thawed or -errno.
+ */
+int hv_freeze_marker_recover(const char *marker_path);
+
+/*
+ * Guard process: forked at start-up, before anything is frozen. It holds
+ * nothing but a pipe; when the daemon dies (even by SIGKILL) it sees EOF,
+ * and if the marker still exists it thaws what it lists and removes it.
+ */
+typedef struct hv_freeze_guard hv_freeze_guard;
+int hv_freeze_guard_start(const char *marker_path, hv_freeze_guard **ret);
+/* Tells the guard to exit (no thaw needed) and reaps it. NULL-safe. */
+void hv_freeze_guard_free(hv_freeze_guard *guard);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_freeze_guard, hv_freeze_guard_free)

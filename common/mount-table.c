@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int hv_placeholder_mount_table;
