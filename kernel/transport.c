@@ -1,2 +1,140 @@
-/* placeholder: being written */
-typedef int hv_placeholder_transport;
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "hv-transport.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const kind_names[_HV_TRANSPORT_KIND_MAX] = {
+	[HV_TRANSPORT_AUTO] = "auto",
+	[HV_TRANSPORT_CHARDEV] = "chardev",
+};
+
+const char *hv_transport_kind_to_string(hv_transport_kind kind)
+{
+	if (kind < 0 || kind >= _HV_TRANSPORT_KIND_MAX)
+		return NULL;
+
+	return kind_names[kind];
+}
+
+hv_transport_kind hv_transport_kind_from_string(const char *s)
+{
+	if (!s)
+		return _HV_TRANSPORT_KIND_INVALID;
+
+	for (int i = 0; i < _HV_TRANSPORT_KIND_MAX; i++)
+		if (strcmp(s, kind_names[i]) == 0)
+			return (hv_transport_kind)i;
+
+	return _HV_TRANSPORT_KIND_INVALID;
+}
+
+int hv_transport_new(const hv_service *service, hv_transport_kind kind, const char *device,
+		     hv_transport **ret, const char **ret_why)
+{
+	const char *path;
+	const char *why;
+	hv_transport *t;
+
+	if (!service || !ret)
+		return -EINVAL;
+
+	path = device ? device : service->device;
+
+	switch (kind) {
+	case HV_TRANSPORT_AUTO:
+		if (access(path, F_OK) < 0) {
+			if (ret_why)
+				*ret_why = "no char device node, and no other transport is built in";
+			return -ENODEV;
+		}
+		why = "auto: the char device node exists";
+		break;
+	case HV_TRANSPORT_CHARDEV:
+		why = device ? "chosen by configuration (device given)" : "chosen by configuration";
+		break;
+	case _HV_TRANSPORT_KIND_MAX:
+	case _HV_TRANSPORT_KIND_INVALID:
+	default:
+		return -EINVAL;
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+
+	t->device = strdup(path);
+	if (!t->device) {
+		free(t);
+		return -ENOMEM;
+	}
+	t->ops = &hv_transport_chardev_ops;
+	t->service = service;
+	t->kind = HV_TRANSPORT_CHARDEV;
+	t->fd = -1;
+	t->handshake_timeout_ms = 5000;
+
+	if (ret_why)
+		*ret_why = why;
+	*ret = t;
+	return 0;
+}
+
+int hv_transport_open(hv_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+
+	if (t->fd >= 0)
+		return -EALREADY;
+
+	return t->ops->open(t);
+}
+
+ssize_t hv_transport_recv(hv_transport *t, void *buf, size_t size)
+{
+	if (!t || !buf)
+		return -EINVAL;
+
+	if (t->fd < 0)
+		return -ENOTCONN;
+
+	return t->ops->recv(t, buf, size);
+}
+
+int hv_transport_send(hv_transport *t, const void *buf, size_t len)
+{
+	if (!t || !buf)
+		return -EINVAL;
+
+	if (t->fd < 0)
+		return -ENOTCONN;
+
+	return t->ops->send(t, buf, len);
+}
+
+void hv_transport_close(hv_transport *t)
+{
+	if (!t || t->fd < 0)
+		return;
+
+	t->ops->close(t);
+	t->fd = -1;
+}
+
+bool hv_transport_is_open(const hv_transport *t)
+{
+	return t && t->fd >= 0;
+}
+
+void hv_transport_free(hv_transport *t)
+{
+	if (!t)
+		return;
+
+	hv_transport_close(t);
+	free(t->device);
+	free(t);
+}
