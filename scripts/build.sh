@@ -1,0 +1,8 @@
+#!/bin/bash
+# Configures and builds into ./build (or $BUILD_DIR).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$top/build}
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHV_WERROR=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" -- --no-print-directory >/dev/null
+echo "$build"

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Installs what building, testing and the demo need on Debian 12 (as root).
+# Skips apt entirely when everything is already there.
+set -euo pipefail
+
+packages=(
+	gcc make cmake pkgconf
+	libglib2.0-dev libmount-dev libcmocka-dev libfuse3-dev fuse3
+	e2fsprogs xfsprogs btrfs-progs util-linux kmod
+)
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps.sh: missing packages (${missing[*]}); run as root to install them" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# The reference daemons' package must never start anything here.
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The reference: Debian's upstream hv_vss_daemon, unpacked (never installed,
+# so no service of its package ever starts) into .reference/.
+ref="$top/.reference"
+if [ ! -x "$ref/usr/sbin/hv_vss_daemon" ]; then
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	if ( cd "$tmp" && apt-get download -qq hyperv-daemons >/dev/null 2>&1 ) ||
+	   ( apt-get update -qq && cd "$tmp" && apt-get download -qq hyperv-daemons >/dev/null ); then
+		mkdir -p "$ref"
+		dpkg-deb -x "$tmp"/hyperv-daemons_*.deb "$ref"
+	else
+		echo "deps.sh: could not fetch hyperv-daemons; reference comparisons will be skipped" >&2
+	fi
+fi
+
+# zram and loop devices for the scratch file systems (built in or modules).
+modprobe zram num_devices=1 2>/dev/null || true
+modprobe loop 2>/dev/null || true
