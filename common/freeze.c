@@ -1,2 +1,462 @@
-/* placeholder: being written */
-typedef int hv_placeholder_freeze;
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Freeze executor. Opens every target of a plan, flushes them in parallel,
+ * then freezes them wave by wave; the handle owns exactly what it froze and
+ * thaws exactly that, in reverse order.
+ *
+ * Between the first FIFREEZE and the last FITHAW this file does no I/O other
+ * than the ioctls, close() and appends to the marker (a tmpfs file), and logs
+ * nothing: a write to a frozen file system would block us, and with us the
+ * thaw.
+ */
+#include "hv-freeze.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* At most this many syncfs() at once. */
+#define PREFLUSH_MAX_THREADS 16
+#define PREFLUSH_STACK_SIZE (64 * 1024)
+
+typedef struct freeze_item {
+	hv_freeze_entry entry; /* handed out by hv_freeze_get_entry() */
+	int fd;
+	dev_t dev;             /* st_dev of the opened mount point, 0 if unknown */
+} freeze_item;
+
+struct hv_freeze {
+	freeze_item *items;
+	unsigned int n_items;
+	bool foreign_is_error;
+	char *marker_path;
+	int marker_fd;
+};
+
+static const char *const result_names[_HV_FREEZE_RESULT_MAX] = {
+	[HV_FREEZE_FROZEN] = "frozen",
+	[HV_FREEZE_UNSUPPORTED] = "unsupported",
+	[HV_FREEZE_GONE] = "gone",
+	[HV_FREEZE_FOREIGN] = "foreign",
+	[HV_FREEZE_FAILED] = "failed",
+	[HV_FREEZE_NOT_TRIED] = "not-tried",
+	[HV_FREEZE_THAWED] = "thawed",
+};
+
+const char *hv_freeze_result_to_string(hv_freeze_result result)
+{
+	if ((unsigned int) result >= _HV_FREEZE_RESULT_MAX)
+		return NULL;
+
+	return result_names[result];
+}
+
+static void item_close(freeze_item *item)
+{
+	if (item->fd >= 0) {
+		close(item->fd);
+		item->fd = -1;
+	}
+}
+
+/* The one place that issues FIFREEZE / FITHAW; returns 0 or -errno. */
+static int fs_ioctl(int fd, bool freeze)
+{
+	if (ioctl(fd, freeze ? FIFREEZE : FITHAW, 0) < 0)
+		return -errno;
+
+	return 0;
+}
+
+static void marker_append(hv_freeze *f, GString *buf, hv_freeze_mark mark,
+			  const freeze_item *item)
+{
+	if (f->marker_fd >= 0)
+		hv_freeze_marker_add(buf, mark, item->dev, item->entry.mountpoint);
+}
+
+static int marker_flush(hv_freeze *f, GString *buf)
+{
+	int r = 0;
+
+	if (f->marker_fd >= 0 && buf->len > 0)
+		r = hv_freeze_marker_write(f->marker_fd, buf);
+
+	g_string_truncate(buf, 0);
+	return r;
+}
+
+/* Nothing of ours is frozen any more: the marker has nothing left to say. */
+static void marker_remove(hv_freeze *f)
+{
+	if (f->marker_fd < 0)
+		return;
+
+	unlink(f->marker_path);
+	close(f->marker_fd);
+	f->marker_fd = -1;
+}
+
+static void open_item(freeze_item *item)
+{
+	struct stat st;
+
+	item->fd = open(item->entry.mountpoint,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (item->fd < 0) {
+		item->entry.error = -errno;
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			item->entry.result = HV_FREEZE_GONE;
+		else
+			item->entry.result = HV_FREEZE_FAILED;
+
+		return;
+	}
+
+	/* Recorded in the marker, so that recovery thaws this file system only. */
+	if (fstat(item->fd, &st) == 0)
+		item->dev = st.st_dev;
+}
+
+typedef struct preflush_ctx {
+	freeze_item *items;
+	unsigned int n_items;
+	unsigned int next;
+} preflush_ctx;
+
+static void *preflush_worker(void *data)
+{
+	preflush_ctx *ctx = data;
+
+	for (;;) {
+		unsigned int i = __atomic_fetch_add(&ctx->next, 1, __ATOMIC_RELAXED);
+
+		if (i >= ctx->n_items)
+			break;
+
+		/*
+		 * Errors do not matter here: FIFREEZE does the authoritative
+		 * sync, this only moves the writeback out of the frozen window.
+		 */
+		if (ctx->items[i].fd >= 0)
+			syncfs(ctx->items[i].fd);
+	}
+
+	return NULL;
+}
+
+/*
+ * syncfs() every opened target, up to PREFLUSH_MAX_THREADS at once, and
+ * returns when all are done. Workers take the next target from a shared
+ * counter; the calling thread works too, so a failed pthread_create() only
+ * costs parallelism.
+ */
+static void preflush(hv_freeze *f)
+{
+	pthread_t threads[PREFLUSH_MAX_THREADS - 1];
+	preflush_ctx ctx = { .items = f->items, .n_items = f->n_items };
+	unsigned int i, n_open = 0, n_threads = 0, n_wanted;
+	sigset_t all, saved;
+	pthread_attr_t attr;
+
+	for (i = 0; i < f->n_items; i++)
+		if (f->items[i].fd >= 0)
+			n_open++;
+
+	if (n_open == 0)
+		return;
+
+	n_wanted = MIN(n_open, PREFLUSH_MAX_THREADS) - 1;
+	if (n_wanted > 0 && pthread_attr_init(&attr) == 0) {
+		pthread_attr_setstacksize(&attr, PREFLUSH_STACK_SIZE);
+		/* Signals stay with the daemon's threads. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &saved);
+		for (i = 0; i < n_wanted; i++) {
+			if (pthread_create(&threads[n_threads], &attr, preflush_worker, &ctx) != 0)
+				break;
+
+			n_threads++;
+		}
+
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		pthread_attr_destroy(&attr);
+	}
+
+	preflush_worker(&ctx);
+	for (i = 0; i < n_threads; i++)
+		pthread_join(threads[i], NULL);
+}
+
+/* Returns the error that stops the freeze, 0 otherwise. */
+static int freeze_item_run(hv_freeze *f, freeze_item *item)
+{
+	gint64 start = g_get_monotonic_time();
+	int r;
+
+	r = fs_ioctl(item->fd, true);
+	item->entry.freeze_us = g_get_monotonic_time() - start;
+	item->entry.error = r;
+	switch (r) {
+	case 0:
+		item->entry.result = HV_FREEZE_FROZEN;
+		return 0;
+	case -EOPNOTSUPP:
+		item->entry.result = HV_FREEZE_UNSUPPORTED;
+		return 0;
+	case -EBUSY:
+		/* Frozen by somebody else: never ours to thaw. */
+		item->entry.result = HV_FREEZE_FOREIGN;
+		return f->foreign_is_error ? r : 0;
+	default:
+		item->entry.result = HV_FREEZE_FAILED;
+		return r;
+	}
+}
+
+/*
+ * Freezes items [first, last), which share a wave: they do not depend on
+ * each other, so this is where a wave may later be frozen in parallel. The
+ * marker names every one of them before the first FIFREEZE, and after the
+ * wave says which of them turned out not to be ours.
+ */
+static int freeze_wave(hv_freeze *f, GString *buf, unsigned int first, unsigned int last)
+{
+	unsigned int i;
+	int r, k;
+
+	for (i = first; i < last; i++)
+		if (f->items[i].fd >= 0)
+			marker_append(f, buf, HV_FREEZE_MARK_OURS, &f->items[i]);
+
+	r = marker_flush(f, buf);
+	if (r < 0)
+		return r;
+
+	for (i = first; i < last; i++) {
+		if (f->items[i].fd < 0)
+			continue;
+
+		r = freeze_item_run(f, &f->items[i]);
+		if (r < 0)
+			break;
+	}
+
+	for (i = first; i < last; i++)
+		if (f->items[i].fd >= 0 && f->items[i].entry.result != HV_FREEZE_FROZEN)
+			marker_append(f, buf, HV_FREEZE_MARK_NOT_OURS, &f->items[i]);
+
+	k = marker_flush(f, buf);
+	return r < 0 ? r : k;
+}
+
+static int thaw_all(hv_freeze *f)
+{
+	g_autoptr(GString) buf = g_string_sized_new(256);
+	int first_error = 0;
+	unsigned int i;
+	bool frozen = false;
+
+	for (i = f->n_items; i-- > 0;) {
+		freeze_item *item = &f->items[i];
+		gint64 start;
+		int r;
+
+		if (item->entry.result != HV_FREEZE_FROZEN)
+			continue;
+
+		start = g_get_monotonic_time();
+		r = fs_ioctl(item->fd, false);
+		item->entry.thaw_us = g_get_monotonic_time() - start;
+		/* EINVAL: not frozen any more (an admin thawed it): done as well. */
+		if (r < 0 && r != -EINVAL) {
+			item->entry.error = r;
+			if (first_error == 0)
+				first_error = r;
+
+			frozen = true;
+			continue;
+		}
+
+		item->entry.result = HV_FREEZE_THAWED;
+		item->entry.error = 0;
+		item_close(item);
+		/* Line by line, so that a crash half-way leaves an exact marker. */
+		marker_append(f, buf, HV_FREEZE_MARK_THAWED, item);
+		marker_flush(f, buf);
+	}
+
+	/* Keep the marker while something is still frozen: recovery retries it. */
+	if (!frozen)
+		marker_remove(f);
+
+	return first_error;
+}
+
+static void close_unfrozen(hv_freeze *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < f->n_items; i++)
+		if (f->items[i].entry.result != HV_FREEZE_FROZEN)
+			item_close(&f->items[i]);
+}
+
+int hv_freeze_execute(const hv_freeze_plan *plan, const hv_freeze_options *options,
+		      hv_freeze **ret)
+{
+	static const hv_freeze_options defaults = HV_FREEZE_OPTIONS_INIT;
+	g_autoptr(hv_freeze) f = NULL;
+	g_autoptr(GString) buf = NULL;
+	unsigned int i, first;
+	int r = 0;
+
+	if (!plan || !plan->targets)
+		return -EINVAL;
+
+	if (!options)
+		options = &defaults;
+
+	f = g_new0(hv_freeze, 1);
+	f->marker_fd = -1;
+	f->foreign_is_error = options->foreign_is_error;
+	f->marker_path = g_strdup(options->marker_path);
+	f->n_items = plan->targets->len;
+	f->items = g_new0(freeze_item, MAX(f->n_items, 1));
+	for (i = 0; i < f->n_items; i++) {
+		const hv_freeze_target *t = g_ptr_array_index(plan->targets, i);
+		freeze_item *item = &f->items[i];
+
+		item->fd = -1;
+		item->entry.mountpoint = g_strdup(t->mountpoint);
+		item->entry.fstype = g_strdup(t->fstype);
+		item->entry.wave = t->wave;
+		item->entry.result = HV_FREEZE_NOT_TRIED;
+	}
+
+	/* Open everything first: a path that fails to open fails before any freeze. */
+	for (i = 0; i < f->n_items; i++) {
+		if (!f->items[i].entry.mountpoint) {
+			f->items[i].entry.result = HV_FREEZE_FAILED;
+			f->items[i].entry.error = -EINVAL;
+		} else {
+			open_item(&f->items[i]);
+		}
+
+		if (f->items[i].entry.result == HV_FREEZE_FAILED && r == 0)
+			r = f->items[i].entry.error;
+	}
+
+	if (r < 0)
+		goto fail;
+
+	if (options->preflush)
+		preflush(f);
+
+	if (f->marker_path) {
+		r = hv_freeze_marker_create(f->marker_path);
+		if (r < 0)
+			goto fail;
+
+		f->marker_fd = r;
+		r = 0;
+	}
+
+	buf = g_string_sized_new(1024);
+	for (first = 0; first < f->n_items;) {
+		unsigned int last = first + 1;
+
+		while (last < f->n_items && f->items[last].entry.wave == f->items[first].entry.wave)
+			last++;
+
+		r = freeze_wave(f, buf, first, last);
+		if (r < 0)
+			goto fail;
+
+		first = last;
+	}
+
+	close_unfrozen(f);
+	if (!hv_freeze_is_frozen(f))
+		marker_remove(f);
+
+	if (ret)
+		*ret = g_steal_pointer(&f);
+
+	return 0;
+
+fail:
+	/* Roll back; the error that stopped the freeze is the one reported. */
+	thaw_all(f);
+	close_unfrozen(f);
+	if (ret)
+		*ret = g_steal_pointer(&f);
+
+	return r;
+}
+
+int hv_freeze_thaw(hv_freeze *freeze)
+{
+	if (!freeze)
+		return -EINVAL;
+
+	return thaw_all(freeze);
+}
+
+bool hv_freeze_is_frozen(const hv_freeze *freeze)
+{
+	unsigned int i;
+
+	if (!freeze)
+		return false;
+
+	for (i = 0; i < freeze->n_items; i++)
+		if (freeze->items[i].entry.result == HV_FREEZE_FROZEN)
+			return true;
+
+	return false;
+}
+
+unsigned int hv_freeze_n_entries(const hv_freeze *freeze)
+{
+	return freeze ? freeze->n_items : 0;
+}
+
+const hv_freeze_entry *hv_freeze_get_entry(const hv_freeze *freeze, unsigned int i)
+{
+	if (!freeze || i >= freeze->n_items)
+		return NULL;
+
+	return &freeze->items[i].entry;
+}
+
+void hv_freeze_free(hv_freeze *freeze)
+{
+	unsigned int i;
+
+	if (!freeze)
+		return;
+
+	if (hv_freeze_is_frozen(freeze))
+		thaw_all(freeze);
+
+	for (i = 0; i < freeze->n_items; i++) {
+		item_close(&freeze->items[i]);
+		g_free(freeze->items[i].entry.mountpoint);
+		g_free(freeze->items[i].entry.fstype);
+	}
+
+	/* Still open only when a thaw failed: the marker stays for recovery. */
+	if (freeze->marker_fd >= 0)
+		close(freeze->marker_fd);
+
+	g_free(freeze->items);
+	g_free(freeze->marker_path);
+	g_free(freeze);
+}

@@ -7,6 +7,7 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "hv-freeze-plan.h"
 
@@ -39,6 +40,9 @@ typedef struct hv_freeze_options {
 	const char *marker_path; /* NULL: no marker */
 } hv_freeze_options;
 
+/* The defaults, also what a NULL @options to hv_freeze_execute() means. */
+#define HV_FREEZE_OPTIONS_INIT { .preflush = true, .foreign_is_error = true, .marker_path = NULL }
+
 typedef struct hv_freeze hv_freeze;
 
 /*
@@ -46,6 +50,12 @@ typedef struct hv_freeze hv_freeze;
  * *ret owns the frozen file systems. On failure, everything frozen so far is
  * thawed again, *ret is still set (when not NULL) so that the caller can
  * report per-entry results, and the first error is returned.
+ *
+ * With options->marker_path set, the marker is created with O_EXCL: an
+ * existing marker (a freeze nobody recovered) fails with -EEXIST before
+ * anything is frozen; call hv_freeze_marker_recover() first. Its directory
+ * must exist. The handle closes the fd of every entry that is not frozen
+ * (so that nothing pins a mount once thawed).
  */
 int hv_freeze_execute(const hv_freeze_plan *plan, const hv_freeze_options *options,
 		      hv_freeze **ret);
@@ -75,7 +85,37 @@ int hv_freeze_marker_recover(const char *marker_path);
  * and if the marker still exists it thaws what it lists and removes it.
  */
 typedef struct hv_freeze_guard hv_freeze_guard;
+/*
+ * Must be called while the process has a single thread (before the main
+ * loop, GTask, g_spawn or anything else that starts threads) and early, so
+ * that the child is a small copy: it forks without exec. The pipe end kept
+ * by the daemon is O_CLOEXEC, so spawned hooks do not hold the guard up.
+ * The guard ignores SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGPIPE and the terminal
+ * stop signals; only SIGKILL or the daemon going away ends it.
+ */
 int hv_freeze_guard_start(const char *marker_path, hv_freeze_guard **ret);
-/* Tells the guard to exit (no thaw needed) and reaps it. NULL-safe. */
+pid_t hv_freeze_guard_get_pid(const hv_freeze_guard *guard);
+/*
+ * Closes the pipe and reaps the guard. Like any EOF, this makes the guard
+ * recover the marker if one is left (there is none after a clean thaw, so
+ * then it thaws nothing). NULL-safe.
+ */
 void hv_freeze_guard_free(hv_freeze_guard *guard);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_freeze_guard, hv_freeze_guard_free)
+
+/*
+ * Internal to common/freeze*.c: the marker writer, next to its reader in
+ * freeze-marker.c, which documents the format.
+ */
+typedef enum hv_freeze_mark {
+	HV_FREEZE_MARK_OURS = 'F',     /* may be frozen by us: written before FIFREEZE */
+	HV_FREEZE_MARK_NOT_OURS = 'N', /* its FIFREEZE did not freeze it (EBUSY, error, not tried) */
+	HV_FREEZE_MARK_THAWED = 'T',   /* thawed by us */
+} hv_freeze_mark;
+
+/* Creates the marker (O_EXCL) and writes its header; returns the fd or -errno. */
+int hv_freeze_marker_create(const char *marker_path);
+/* Appends one line to @buf; @dev 0 means unknown. */
+void hv_freeze_marker_add(GString *buf, hv_freeze_mark mark, dev_t dev, const char *path);
+/* Appends @buf to the marker in as few write()s as possible; 0 or -errno. */
+int hv_freeze_marker_write(int marker_fd, const GString *buf);
