@@ -248,6 +248,12 @@ static int do_freeze(vss_daemon *v)
 	gint64 start = g_get_monotonic_time();
 	int r;
 
+	/* A marker left by a thaw that failed: try those again first. */
+	r = hv_freeze_marker_recover(v->marker_path);
+	if (r > 0)
+		g_warning("Thawed %d file system%s left frozen by an earlier failed thaw", r,
+			  r == 1 ? "" : "s");
+
 	r = build_plan(v, &plan);
 	if (r < 0)
 		return r;
