@@ -75,11 +75,13 @@ const char *hv_skip_reason_to_string(hv_skip_reason reason)
  * image file systems: nothing of theirs to flush, or it is flushed through
  * the file system under them) and what older libmount releases miss.
  */
+/* clang-format off */
 static const char *const extra_pseudo_fstypes[] = {
-	"aufs",	   "binder", "binderfs", "cramfs",   "devtmpfs", "efivarfs", "erofs",
-	"nsfs",	   "overlay", "overlayfs", "ramfs",  "rootfs",	 "shiftfs",  "squashfs",
+	"aufs", "binder", "binderfs", "cramfs", "devtmpfs", "efivarfs", "erofs",
+	"nsfs", "overlay", "overlayfs", "ramfs", "rootfs", "shiftfs", "squashfs",
 	"tmpfs",
 };
+/* clang-format on */
 
 /*
  * Added to libmount's network list (nfs*, cifs, smb3, smbfs, afs, ncpfs,
@@ -88,10 +90,12 @@ static const char *const extra_pseudo_fstypes[] = {
  * data lives outside the guest; libmount calls virtiofs and vboxsf pseudo,
  * which is why this list is checked first.
  */
+/* clang-format off */
 static const char *const extra_network_fstypes[] = {
-	"beegfs", "ceph",  "cifs",  "coda",   "gpfs",	"lustre",   "nfs",    "nfs4",
+	"beegfs", "ceph", "cifs", "coda", "gpfs", "lustre", "nfs", "nfs4",
 	"orangefs", "pvfs2", "smb3", "smbfs", "vboxsf", "virtiofs", "vmhgfs",
 };
+/* clang-format on */
 
 static bool in_list(const char *s, const char *const *list, size_t n)
 {
@@ -176,11 +180,15 @@ static bool classify(const hv_mount *m, const hv_freeze_policy *policy, hv_skip_
 
 /* A planned superblock: its representative mount and its dependencies. */
 typedef struct node {
-	guint index;  /* of the representative in the mount table */
-	gint64 dev;   /* hash key */
+	guint index; /* of the representative in the mount table */
+	gint64 dev; /* hash key */
 	GArray *uppers; /* of node *: file systems stacked on a file of this one */
 	int wave;
-	enum { NODE_NEW, NODE_VISITING, NODE_DONE } state;
+	enum {
+		NODE_NEW,
+		NODE_VISITING,
+		NODE_DONE
+	} state;
 } node;
 
 static void node_free(node *n)
@@ -322,8 +330,8 @@ static GPtrArray *backing_files_of(const char *sysfs, const hv_mount *m)
 	g_autofree char *by_name = NULL;
 
 	if (major(m->dev) != 0) {
-		g_autofree char *numbered = g_strdup_printf("%s/dev/block/%u:%u", sysfs,
-							    major(m->dev), minor(m->dev));
+		g_autofree char *numbered =
+			g_strdup_printf("%s/dev/block/%u:%u", sysfs, major(m->dev), minor(m->dev));
 
 		collect_backing_files(sysfs, numbered, 0, files);
 	}
@@ -546,7 +554,7 @@ int hv_freeze_plan_build(const hv_mount_table *table, const hv_freeze_policy *po
 {
 	static const hv_freeze_policy default_policy;
 	g_autoptr(hv_freeze_plan) plan = NULL;
-	g_autoptr(GPtrArray) nodes = NULL;  /* owns the nodes, in mountinfo order */
+	g_autoptr(GPtrArray) nodes = NULL; /* owns the nodes, in mountinfo order */
 	g_autoptr(GPtrArray) sorted = NULL; /* the same, in freeze order */
 	g_autoptr(GHashTable) by_dev = NULL;
 	g_autofree int *skip = NULL;
@@ -598,7 +606,10 @@ int hv_freeze_plan_build(const hv_mount_table *table, const hv_freeze_policy *po
 	for (guint i = 0; i < nodes->len; i++)
 		compute_wave(g_ptr_array_index(nodes, i), 0);
 
-	sorted = g_ptr_array_copy(nodes, NULL, NULL);
+	/* not g_ptr_array_copy(): the copy would inherit the free function */
+	sorted = g_ptr_array_sized_new(nodes->len);
+	for (guint i = 0; i < nodes->len; i++)
+		g_ptr_array_add(sorted, g_ptr_array_index(nodes, i));
 	g_ptr_array_sort(sorted, compare_freeze_order);
 
 	plan = g_new0(hv_freeze_plan, 1);

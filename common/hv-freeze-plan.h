@@ -22,6 +22,7 @@ typedef enum hv_skip_reason {
 	_HV_SKIP_REASON_MAX,
 } hv_skip_reason;
 
+/* Short stable name ("read-only", "duplicate" ...); NULL if out of range. */
 const char *hv_skip_reason_to_string(hv_skip_reason reason);
 
 typedef struct hv_freeze_target {
@@ -51,12 +52,23 @@ typedef struct hv_freeze_plan {
 
 typedef struct hv_freeze_policy {
 	/* NULL-terminated; may be NULL */
-	const char *const *exclude_mountpoints; /* glob patterns (fnmatch) */
-	const char *const *exclude_fstypes;
+	/*
+	 * glob patterns (fnmatch, no flags: '*' matches '/' too, so "/mnt/?*"
+	 * is every mount below /mnt); they exclude the mounts they match, not
+	 * the superblock: another mount of the same file system may still be
+	 * planned.
+	 */
+	const char *const *exclude_mountpoints;
+	const char *const *exclude_fstypes; /* exact names */
 	/* Root of sysfs for loop/dm lookups; NULL means "/sys". */
 	const char *sysfs_root;
 } hv_freeze_policy;
 
+/*
+ * @policy may be NULL (no exclusions, /sys). Every mount of @table ends up
+ * either in targets (one per superblock) or in skipped (mountinfo order).
+ * Returns 0, or -EINVAL if @table or @ret is NULL.
+ */
 int hv_freeze_plan_build(const hv_mount_table *table, const hv_freeze_policy *policy,
 			 hv_freeze_plan **ret);
 void hv_freeze_plan_free(hv_freeze_plan *plan);

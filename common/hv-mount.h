@@ -26,7 +26,12 @@ typedef struct hv_mount_table {
 	GPtrArray *mounts;  /* of hv_mount *, in mountinfo order */
 } hv_mount_table;
 
-/* Parses @path (NULL means /proc/self/mountinfo). Returns 0 or -errno. */
+/*
+ * Parses @path (NULL means /proc/self/mountinfo). Returns 0 or -errno:
+ * -EINVAL if @ret is NULL, the errno of open() (-ENOENT ...), -EBADMSG if
+ * any line is not valid mountinfo (a damaged or truncated file is refused
+ * as a whole). Strings of the entries are never NULL (maybe "").
+ */
 int hv_mount_table_load(const char *path, hv_mount_table **ret);
 void hv_mount_table_free(hv_mount_table *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_mount_table, hv_mount_table_free)
