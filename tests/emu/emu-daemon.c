@@ -249,6 +249,11 @@ bool emu_daemon_running(struct emu_daemon *d)
 
 int emu_daemon_signal(struct emu_daemon *d, int sig)
 {
+	return emu_daemon_signal_full(d, sig, false);
+}
+
+int emu_daemon_signal_full(struct emu_daemon *d, int sig, bool group)
+{
 	int r = 0;
 
 	pthread_mutex_lock(&d->lock);
@@ -259,7 +264,8 @@ int emu_daemon_signal(struct emu_daemon *d, int sig)
 		if (sig != SIGSTOP && sig != SIGCONT && sig != SIGTSTP && sig != SIGCHLD &&
 		    sig != SIGWINCH && sig != SIGURG)
 			d->kill_sent = true;
-		if (kill(d->pid, sig) < 0)
+		/* The daemon leads its own process group (setpgroup above). */
+		if (kill(group ? -d->pid : d->pid, sig) < 0)
 			r = -errno;
 	}
 	pthread_mutex_unlock(&d->lock);

@@ -45,6 +45,8 @@ void emu_daemon_done(struct emu_daemon *d);
 int emu_daemon_start(struct emu_daemon *d);
 bool emu_daemon_running(struct emu_daemon *d);
 int emu_daemon_signal(struct emu_daemon *d, int sig);
+/* With @group, to the daemon's whole process group (e.g. its helpers too). */
+int emu_daemon_signal_full(struct emu_daemon *d, int sig, bool group);
 /* 0 with the waitpid status in *ret_status, -ETIMEDOUT, -ECHILD (never started). */
 int emu_daemon_wait_exit(struct emu_daemon *d, uint64_t max_ms, int *ret_status);
 /* SIGTERM, up to term_ms, then SIGKILL, up to kill_ms: 0 or -ETIMEDOUT. */

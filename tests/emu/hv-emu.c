@@ -51,6 +51,7 @@ enum step_kind {
 	STEP_EXPECT_WRITABLE,
 	STEP_SLEEP,
 	STEP_KILL,
+	STEP_KILL_GROUP,
 	STEP_WAIT_EXIT,
 	STEP_START_DAEMON,
 	STEP_RESET,
@@ -106,6 +107,7 @@ static const struct step_def {
 	{ "expect-writable", STEP_EXPECT_WRITABLE, ARG_MS_OPT, 3000, 0, EXPECT_NONE },
 	{ "sleep", STEP_SLEEP, ARG_MS, 0, 0, EXPECT_NONE },
 	{ "kill", STEP_KILL, ARG_SIG, 0, 0, EXPECT_NONE },
+	{ "kill-group", STEP_KILL_GROUP, ARG_SIG, 0, 0, EXPECT_NONE },
 	{ "wait-exit", STEP_WAIT_EXIT, ARG_MS_OPT, 10000, X_EXIT, EXPECT_ANY },
 	{ "start-daemon", STEP_START_DAEMON, ARG_NONE, 0, 0, EXPECT_NONE },
 	{ "reset", STEP_RESET, ARG_NONE, 0, 0, EXPECT_NONE },
@@ -370,6 +372,7 @@ static int step_request(struct emu *e, struct step *s, char *why, size_t why_len
 	case STEP_EXPECT_WRITABLE:
 	case STEP_SLEEP:
 	case STEP_KILL:
+	case STEP_KILL_GROUP:
 	case STEP_WAIT_EXIT:
 	case STEP_START_DAEMON:
 	case STEP_RESET:
@@ -715,11 +718,13 @@ static int run_step(struct emu *e, struct step *s, char *why, size_t why_len)
 		return got_signal ? FAIL("interrupted by a signal") : 0;
 	}
 	case STEP_KILL:
+	case STEP_KILL_GROUP:
 		if (!e->have_daemon)
 			return FAIL("no daemon (--daemon) to signal");
 		e->reg_mark = emu_chardev_reg_seq(e->vss);
-		rc = emu_daemon_signal(&e->daemon, s->sig);
-		emu_tl("host        %s to the daemon: %s", emu_signal_name(s->sig),
+		rc = emu_daemon_signal_full(&e->daemon, s->sig, s->def->kind == STEP_KILL_GROUP);
+		emu_tl("host        %s to the daemon%s: %s", emu_signal_name(s->sig),
+		       s->def->kind == STEP_KILL_GROUP ? "'s process group" : "",
 		       rc == 0 ? "sent" : strerror(-rc));
 		return rc < 0 ? FAIL("cannot signal the daemon: %s", strerror(-rc)) : 0;
 	case STEP_WAIT_EXIT:
@@ -879,7 +884,7 @@ static void usage(FILE *f)
 "  probe-frozen[:MS]           writers on every scratch fs stay blocked MS (default 200)\n"
 "  probe-released[:MS]         those writers complete within MS (default 5000)\n"
 "  expect-writable[:MS]        like probe-writable, waiting up to MS (default 3000)\n"
-"  sleep:MS  kill:SIGNAME  wait-exit[:MS][=CODE|SIGNAME|any]  start-daemon\n"
+"  sleep:MS  kill:SIGNAME  kill-group:SIGNAME  wait-exit[:MS][=CODE|SIGNAME|any]  start-daemon\n"
 "  reset                       emulated driver reset (EBADF until the daemon reopens)\n"
 "  foreign-freeze:I[=ok|fail]  FIFREEZE scratch fs I from the emulator\n"
 "  foreign-thaw:I[=ok|fail]    FITHAW scratch fs I\n"
@@ -1113,6 +1118,38 @@ static unsigned int thaw_leftovers(struct emu *e)
 	return thawed;
 }
 
+/*
+ * HV_EMU_CONFIG: the text of a daemon configuration file ("\n" for line
+ * breaks), written to /tmp/test.conf inside the sandbox before the daemon
+ * starts; the integration scenarios pass --config=/tmp/test.conf.
+ */
+static int write_test_config(void)
+{
+	const char *text = getenv("HV_EMU_CONFIG");
+	FILE *f;
+
+	if (!text || !*text)
+		return 0;
+
+	f = fopen("/tmp/test.conf", "we");
+	if (!f)
+		return -errno;
+
+	for (const char *p = text; *p; p++) {
+		if (p[0] == '\\' && p[1] == 'n') {
+			fputc('\n', f);
+			p++;
+		} else {
+			fputc(*p, f);
+		}
+	}
+
+	if (fclose(f) != 0)
+		return -errno;
+
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct emu e = { .dir = NULL };
@@ -1190,6 +1227,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)e.o.timeout_freeze_ms, (unsigned long long)e.o.timeout_ms);
 
 	if (e.have_daemon) {
+		rc = write_test_config();
+		if (rc < 0) {
+			fprintf(stderr, "hv-emu: cannot write /tmp/test.conf: %s\n", strerror(-rc));
+			exit_code = 2;
+			goto out_dir;
+		}
 		rc = emu_daemon_start(&e.daemon);
 		if (rc < 0) {
 			fprintf(stderr, "hv-emu: cannot start %s: %s\n", e.o.daemon, strerror(-rc));

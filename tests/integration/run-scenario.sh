@@ -1,9 +1,11 @@
 #!/bin/bash
-# run-scenario.sh SANDBOX EMU DAEMON FS COUNT CONFIG TIMEOUT [emu options] -- STEPS...
+# run-scenario.sh SANDBOX EMU DAEMON FS COUNT CONFIG TIMEOUT EXPECT [emu options] -- STEPS...
 # Runs one emulated-host scenario inside hv-sandbox. Exit 77 = skipped.
+# EXPECT: extended regular expressions separated by ";;" that must each match
+# a line of the output (the daemon's log lines are prefixed "daemon| ").
 set -u
-sandbox=$1 emu=$2 daemon=$3 fs=$4 count=$5 config=$6 timeout=$7
-shift 7
+sandbox=$1 emu=$2 daemon=$3 fs=$4 count=$5 config=$6 timeout=$7 expect=$8
+shift 8
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skipped: needs root (namespaces, FUSE, block devices)"
@@ -20,5 +22,20 @@ count_args=()
 # The configuration goes in through the environment: hv-emu writes it inside
 # the sandbox (whose /tmp is a fresh tmpfs).
 export HV_EMU_CONFIG="$config"
-exec "$sandbox" --fs "$fs" "${count_args[@]}" --timeout "$timeout" --copy "$daemon" -- \
-	"$emu" --daemon "/bin/$(basename "$daemon")" "$@"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+"$sandbox" --fs "$fs" "${count_args[@]}" --timeout "$timeout" --copy "$daemon" -- \
+	"$emu" --daemon "/bin/$(basename "$daemon")" "$@" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+[ "$rc" -ne 0 ] && exit "$rc"
+
+if [ -n "$expect" ]; then
+	IFS=$'\n' read -r -d '' -a patterns < <(printf '%s' "${expect//;;/$'\n'}" && printf '\0')
+	for p in "${patterns[@]}"; do
+		if ! grep -Eq -- "$p" "$out"; then
+			echo "run-scenario: no output line matches: $p"
+			exit 1
+		fi
+	done
+fi
+exit 0
