@@ -11,8 +11,11 @@
  * a daemon or freezes only after checking that every block-backed mount it
  * can see is one of the sandbox's scratch file systems (hv-sandbox).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,7 @@ enum step_kind {
 	STEP_PROBE_RELEASED,
 	STEP_EXPECT_WRITABLE,
 	STEP_SLEEP,
+	STEP_DIRTY,
 	STEP_KILL,
 	STEP_KILL_GROUP,
 	STEP_WAIT_EXIT,
@@ -106,6 +110,7 @@ static const struct step_def {
 	{ "probe-released", STEP_PROBE_RELEASED, ARG_MS_OPT, 5000, 0, EXPECT_NONE },
 	{ "expect-writable", STEP_EXPECT_WRITABLE, ARG_MS_OPT, 3000, 0, EXPECT_NONE },
 	{ "sleep", STEP_SLEEP, ARG_MS, 0, 0, EXPECT_NONE },
+	{ "dirty", STEP_DIRTY, ARG_MS, 0, 0, EXPECT_NONE },
 	{ "kill", STEP_KILL, ARG_SIG, 0, 0, EXPECT_NONE },
 	{ "kill-group", STEP_KILL_GROUP, ARG_SIG, 0, 0, EXPECT_NONE },
 	{ "wait-exit", STEP_WAIT_EXIT, ARG_MS_OPT, 10000, X_EXIT, EXPECT_ANY },
@@ -371,6 +376,7 @@ static int step_request(struct emu *e, struct step *s, char *why, size_t why_len
 	case STEP_PROBE_RELEASED:
 	case STEP_EXPECT_WRITABLE:
 	case STEP_SLEEP:
+	case STEP_DIRTY:
 	case STEP_KILL:
 	case STEP_KILL_GROUP:
 	case STEP_WAIT_EXIT:
@@ -453,6 +459,96 @@ static int probes_start_all(struct emu *e, struct emu_probe ***ret_set, char *wh
 
 	*ret_set = set;
 	return 0;
+}
+
+static void remove_dirty_files(const char *mnt)
+{
+	DIR *d = opendir(mnt);
+	struct dirent *de;
+
+	if (!d)
+		return;
+
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, ".hv-emu-dirty-", 14) == 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+struct dirty_job {
+	pthread_t thread;
+	char path[512];
+	uint64_t bytes;
+	int err;
+};
+
+static void *dirty_writer(void *arg)
+{
+	struct dirty_job *j = arg;
+	static char chunk[1 << 20];
+	int fd;
+
+	memset(chunk, 0x5a, sizeof(chunk));
+	/*
+	 * Always a new file: ext4 and xfs start writeback when a truncated
+	 * file is closed, which would leave nothing dirty for the freeze.
+	 */
+	fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		j->err = errno;
+		return NULL;
+	}
+
+	for (uint64_t done = 0; done < j->bytes; done += sizeof(chunk))
+		if (write(fd, chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk)) {
+			j->err = errno ? errno : EIO;
+			break;
+		}
+
+	if (close(fd) < 0 && !j->err)
+		j->err = errno;
+	return NULL;
+}
+
+/*
+ * dirty:MIB: leaves MIB MiB of dirty page cache on every scratch file system
+ * (written in parallel, never synced), so that a freeze has data to write
+ * back, as on a busy guest.
+ */
+static int step_dirty(struct emu *e, const struct step *s, char *why, size_t why_len)
+{
+	static unsigned int round;
+	struct dirty_job *jobs;
+	uint64_t start = emu_now_ns();
+	int failed = 0;
+
+	jobs = calloc(e->scratch->n, sizeof(*jobs));
+	if (!jobs)
+		return FAIL("out of memory");
+
+	round++;
+	for (unsigned int i = 0; i < e->scratch->n; i++) {
+		/* Drop the data of earlier rounds (unlinking writes nothing back). */
+		remove_dirty_files(e->scratch->fs[i].mnt);
+		snprintf(jobs[i].path, sizeof(jobs[i].path), "%s/.hv-emu-dirty-%d-%u",
+			 e->scratch->fs[i].mnt, (int)getpid(), round);
+		jobs[i].bytes = s->ms << 20;
+		if (pthread_create(&jobs[i].thread, NULL, dirty_writer, &jobs[i]) != 0)
+			jobs[i].err = EAGAIN;
+	}
+
+	for (unsigned int i = 0; i < e->scratch->n; i++) {
+		if (jobs[i].err != EAGAIN)
+			pthread_join(jobs[i].thread, NULL);
+		if (jobs[i].err && !failed)
+			failed = jobs[i].err;
+	}
+	free(jobs);
+
+	emu_tl("host        %llu MiB dirty on each of %u scratch fs in %.1f ms",
+	       (unsigned long long)s->ms, e->scratch->n,
+	       (double)(emu_now_ns() - start) / 1e6);
+	return failed ? FAIL("writing dirty data: %s", strerror(failed)) : 0;
 }
 
 static int step_writable(struct emu *e, struct step *s, char *why, size_t why_len)
@@ -707,6 +803,8 @@ static int run_step(struct emu *e, struct step *s, char *why, size_t why_len)
 		return step_frozen(e, s, why, why_len);
 	case STEP_PROBE_RELEASED:
 		return step_released(e, s, why, why_len);
+	case STEP_DIRTY:
+		return step_dirty(e, s, why, why_len);
 	case STEP_SLEEP: {
 		uint64_t end = emu_now_ns() + s->ms * EMU_NSEC_PER_MSEC;
 
@@ -884,6 +982,7 @@ static void usage(FILE *f)
 "  probe-frozen[:MS]           writers on every scratch fs stay blocked MS (default 200)\n"
 "  probe-released[:MS]         those writers complete within MS (default 5000)\n"
 "  expect-writable[:MS]        like probe-writable, waiting up to MS (default 3000)\n"
+"  dirty:MIB                   leave MIB MiB of unsynced data on every scratch fs\n"
 "  sleep:MS  kill:SIGNAME  kill-group:SIGNAME  wait-exit[:MS][=CODE|SIGNAME|any]  start-daemon\n"
 "  reset                       emulated driver reset (EBADF until the daemon reopens)\n"
 "  foreign-freeze:I[=ok|fail]  FIFREEZE scratch fs I from the emulator\n"
