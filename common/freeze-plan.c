@@ -523,16 +523,28 @@ void hv_freeze_plan_free(hv_freeze_plan *plan)
 	g_free(plan);
 }
 
-static hv_freeze_target *target_new(const hv_mount *m, unsigned int wave)
+hv_freeze_plan *hv_freeze_plan_new(void)
+{
+	hv_freeze_plan *plan = g_new0(hv_freeze_plan, 1);
+
+	plan->targets = g_ptr_array_new_with_free_func((GDestroyNotify)target_free);
+	plan->skipped = g_ptr_array_new_with_free_func((GDestroyNotify)skip_free);
+	return plan;
+}
+
+hv_freeze_target *hv_freeze_plan_add_target(hv_freeze_plan *plan, const char *mountpoint,
+					    const char *fstype, const char *source, dev_t dev,
+					    unsigned int wave)
 {
 	hv_freeze_target *t = g_new0(hv_freeze_target, 1);
 
-	t->mountpoint = g_strdup(str_or_empty(m->target));
-	t->fstype = g_strdup(str_or_empty(m->fstype));
-	t->source = g_strdup(str_or_empty(m->source));
-	t->dev = m->dev;
+	t->mountpoint = g_strdup(str_or_empty(mountpoint));
+	t->fstype = g_strdup(str_or_empty(fstype));
+	t->source = g_strdup(str_or_empty(source));
+	t->dev = dev;
 	t->wave = wave;
-
+	plan->n_waves = MAX(plan->n_waves, wave + 1);
+	g_ptr_array_add(plan->targets, t);
 	return t;
 }
 
@@ -612,16 +624,15 @@ int hv_freeze_plan_build(const hv_mount_table *table, const hv_freeze_policy *po
 		g_ptr_array_add(sorted, g_ptr_array_index(nodes, i));
 	g_ptr_array_sort(sorted, compare_freeze_order);
 
-	plan = g_new0(hv_freeze_plan, 1);
-	plan->targets = g_ptr_array_new_with_free_func((GDestroyNotify)target_free);
-	plan->skipped = g_ptr_array_new_with_free_func((GDestroyNotify)skip_free);
+	plan = hv_freeze_plan_new();
 	plan->n_waves = compact_waves(sorted);
 
 	for (guint i = 0; i < sorted->len; i++) {
 		const node *n = g_ptr_array_index(sorted, i);
+		const hv_mount *m = mount_at(table, n->index);
 
-		g_ptr_array_add(plan->targets,
-				target_new(mount_at(table, n->index), (unsigned int)n->wave));
+		hv_freeze_plan_add_target(plan, m->target, m->fstype, m->source, m->dev,
+					  (unsigned int)n->wave);
 	}
 
 	for (guint i = 0; i < n_mounts; i++)

@@ -72,4 +72,10 @@ typedef struct hv_freeze_policy {
 int hv_freeze_plan_build(const hv_mount_table *table, const hv_freeze_policy *policy,
 			 hv_freeze_plan **ret);
 void hv_freeze_plan_free(hv_freeze_plan *plan);
+
+/* An empty plan, and adding a target to it (for callers that plan by hand, and tests). */
+hv_freeze_plan *hv_freeze_plan_new(void);
+hv_freeze_target *hv_freeze_plan_add_target(hv_freeze_plan *plan, const char *mountpoint,
+					    const char *fstype, const char *source, dev_t dev,
+					    unsigned int wave);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_freeze_plan, hv_freeze_plan_free)

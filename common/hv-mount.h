@@ -34,4 +34,6 @@ typedef struct hv_mount_table {
  */
 int hv_mount_table_load(const char *path, hv_mount_table **ret);
 void hv_mount_table_free(hv_mount_table *table);
+/* Frees one entry (NULL-safe); for tables built by hand. */
+void hv_mount_free(hv_mount *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_mount_table, hv_mount_table_free)

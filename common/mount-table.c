@@ -20,7 +20,7 @@
 
 #define PROC_SELF_MOUNTINFO "/proc/self/mountinfo"
 
-static void mount_free(hv_mount *m)
+void hv_mount_free(hv_mount *m)
 {
 	if (!m)
 		return;
@@ -137,7 +137,7 @@ int hv_mount_table_load(const char *path, hv_mount_table **ret)
 		return -EBADMSG;
 
 	table = g_new0(hv_mount_table, 1);
-	table->mounts = g_ptr_array_new_with_free_func((GDestroyNotify)mount_free);
+	table->mounts = g_ptr_array_new_with_free_func((GDestroyNotify)hv_mount_free);
 
 	while ((r = mnt_table_next_fs(tb, itr, &fs)) == 0) {
 		hv_mount *m;

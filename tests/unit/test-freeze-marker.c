@@ -287,45 +287,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-typedef hv_freeze_plan test_plan;
-
-static void target_free(gpointer data)
+static void plan_add(hv_freeze_plan *plan, const char *name, unsigned int wave)
 {
-	hv_freeze_target *target = data;
+	g_autofree char *path = make_dir(name);
 
-	g_free(target->mountpoint);
-	g_free(target->fstype);
-	g_free(target);
-}
-
-static void test_plan_free(test_plan *plan)
-{
-	if (!plan)
-		return;
-
-	g_ptr_array_unref(plan->targets);
-	g_ptr_array_unref(plan->skipped);
-	g_free(plan);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(test_plan, test_plan_free)
-
-static test_plan *plan_new(void)
-{
-	test_plan *plan = g_new0(test_plan, 1);
-
-	plan->targets = g_ptr_array_new_with_free_func(target_free);
-	plan->skipped = g_ptr_array_new();
-	return plan;
-}
-
-static void plan_add(test_plan *plan, const char *name, unsigned int wave)
-{
-	hv_freeze_target *target = g_new0(hv_freeze_target, 1);
-
-	target->mountpoint = make_dir(name);
-	target->fstype = g_strdup("ext4");
-	target->wave = wave;
-	g_ptr_array_add(plan->targets, target);
+	hv_freeze_plan_add_target(plan, path, "ext4", NULL, 0, wave);
 }
 
 static gint64 now_ms(void)
@@ -516,7 +482,7 @@ static void test_execute_then_recover(void **state)
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .preflush = true, .foreign_is_error = false,
 					 .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	g_autofree char *busy = path_in("busy");
 
@@ -545,7 +511,7 @@ static void test_execute_then_recover_odd_names(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .foreign_is_error = true, .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "sp ace", 0);
@@ -663,7 +629,7 @@ static void test_guard_thaws_on_eof(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .foreign_is_error = true, .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	hv_freeze_guard *guard = NULL;
 	gint64 start;
@@ -695,7 +661,7 @@ static void test_guard_thaws_on_eof(void **state)
 static void test_guard_thaws_after_sigkill(void **state)
 {
 	g_autofree char *marker = marker_file();
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	pid_t daemon_pid, guard_pid = 0;
 	int status, sync_pipe[2];
 	gint64 start;

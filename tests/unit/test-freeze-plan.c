@@ -147,22 +147,11 @@ static hv_mount *fake_mount(unsigned int maj, unsigned int min, const char *root
 	return m;
 }
 
-static void fake_mount_free(hv_mount *m)
-{
-	g_free(m->root);
-	g_free(m->target);
-	g_free(m->fstype);
-	g_free(m->source);
-	g_free(m->vfs_options);
-	g_free(m->fs_options);
-	g_free(m);
-}
-
 static hv_mount_table *fake_table(void)
 {
 	hv_mount_table *table = g_new0(hv_mount_table, 1);
 
-	table->mounts = g_ptr_array_new_with_free_func((GDestroyNotify)fake_mount_free);
+	table->mounts = g_ptr_array_new_with_free_func((GDestroyNotify)hv_mount_free);
 	return table;
 }
 

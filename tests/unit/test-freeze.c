@@ -245,53 +245,15 @@ int __wrap_syncfs(int fd)
 
 /* --- plans built by hand --- */
 
-typedef hv_freeze_plan test_plan;
-
-static void target_free(gpointer data)
-{
-	hv_freeze_target *t = data;
-
-	g_free(t->mountpoint);
-	g_free(t->fstype);
-	g_free(t->source);
-	g_free(t);
-}
-
-static void test_plan_free(test_plan *plan)
-{
-	if (!plan)
-		return;
-
-	g_ptr_array_unref(plan->targets);
-	g_ptr_array_unref(plan->skipped);
-	g_free(plan);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(test_plan, test_plan_free)
-
-static test_plan *plan_new(void)
-{
-	test_plan *plan = g_new0(test_plan, 1);
-
-	plan->targets = g_ptr_array_new_with_free_func(target_free);
-	plan->skipped = g_ptr_array_new();
-	return plan;
-}
-
 /* Adds a target and its fake file system; returns the fake. */
-static fake_fs *plan_add(test_plan *plan, const char *path, unsigned int wave)
+static fake_fs *plan_add(hv_freeze_plan *plan, const char *path, unsigned int wave)
 {
-	hv_freeze_target *t = g_new0(hv_freeze_target, 1);
 	fake_fs *fs;
 
 	assert_true(fake.n_fs < FAKE_MAX);
 	fs = &fake.fs[fake.n_fs++];
 	g_strlcpy(fs->path, path, sizeof(fs->path));
-	t->mountpoint = g_strdup(path);
-	t->fstype = g_strdup("ext4");
-	t->source = g_strdup("/dev/fake");
-	t->wave = wave;
-	plan->n_waves = MAX(plan->n_waves, wave + 1);
-	g_ptr_array_add(plan->targets, t);
+	hv_freeze_plan_add_target(plan, path, "ext4", "/dev/fake", 0, wave);
 	return fs;
 }
 
@@ -427,7 +389,7 @@ static void test_invalid(void **state)
 
 static void test_empty_plan(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	assert_int_equal(hv_freeze_execute(plan, NULL, &f), 0);
@@ -441,7 +403,7 @@ static void test_empty_plan(void **state)
 
 static void test_all_frozen_thaw_reverse(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	hv_freeze *f = NULL;
 	unsigned int i;
 
@@ -485,7 +447,7 @@ static void test_all_frozen_thaw_reverse(void **state)
 
 static void test_partial_failure_rolls_back(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	unsigned int i;
 
@@ -513,7 +475,7 @@ static void test_partial_failure_rolls_back(void **state)
 
 static void test_unsupported_skipped(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/a", 0);
@@ -533,7 +495,7 @@ static void test_unsupported_skipped(void **state)
 
 static void test_foreign_is_error(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	fake_fs *foreign;
 
@@ -555,7 +517,7 @@ static void test_foreign_is_error(void **state)
 static void test_foreign_skipped(void **state)
 {
 	const hv_freeze_options opts = { .foreign_is_error = false };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	fake_fs *foreign;
 
@@ -578,7 +540,7 @@ static void test_foreign_skipped(void **state)
 
 static void test_gone_skipped(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/unmounted", 0)->open_errno = ENOENT;
@@ -595,7 +557,7 @@ static void test_gone_skipped(void **state)
 
 static void test_open_failure_freezes_nothing(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/a", 0);
@@ -614,7 +576,7 @@ static void test_open_failure_freezes_nothing(void **state)
 
 static void test_thaw_failure_thaws_the_others(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	fake_fs *b;
 
@@ -644,7 +606,7 @@ static void test_thaw_failure_thaws_the_others(void **state)
 
 static void test_thaw_einval_is_thawed(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/a", 0);
@@ -658,7 +620,7 @@ static void test_thaw_einval_is_thawed(void **state)
 
 static void test_free_thaws(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/a", 0);
@@ -673,7 +635,7 @@ static void test_free_thaws(void **state)
 
 static void test_double_thaw(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/a", 0);
@@ -688,7 +650,7 @@ static void test_double_thaw(void **state)
 
 static void test_preflush_before_first_freeze(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	unsigned int i, n = 24, first_freeze = EVENTS_MAX, n_sync = 0;
 	bool synced[FAKE_MAX] = { false };
@@ -725,7 +687,7 @@ static void test_preflush_before_first_freeze(void **state)
 
 static void test_no_preflush(void **state)
 {
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/a", 0);
@@ -763,7 +725,7 @@ static void test_marker_contents(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .foreign_is_error = false, .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	g_autofree char *contents = NULL, *expected = NULL, *hdr = header();
 	unsigned int i;
@@ -804,7 +766,7 @@ static void test_marker_removed_after_rollback(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .foreign_is_error = true, .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	g_strlcpy(fake.marker_path, marker, sizeof(fake.marker_path));
@@ -819,7 +781,7 @@ static void test_marker_kept_while_thaw_fails(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .foreign_is_error = true, .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	g_autofree char *contents = NULL, *expected = NULL, *hdr = header();
 
@@ -842,7 +804,7 @@ static void test_marker_left_when_free_cannot_thaw(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	hv_freeze *f = NULL;
 	fake_fs *a;
 
@@ -861,7 +823,7 @@ static void test_marker_exists(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 	g_autofree char *contents = NULL;
 
@@ -878,7 +840,7 @@ static void test_marker_dir_missing(void **state)
 {
 	g_autofree char *marker = g_build_filename(test_dir, "no-such-dir", "m", NULL);
 	const hv_freeze_options opts = { .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/a", 0);
@@ -892,7 +854,7 @@ static void test_marker_nothing_frozen(void **state)
 {
 	g_autofree char *marker = marker_file();
 	const hv_freeze_options opts = { .marker_path = marker };
-	g_autoptr(test_plan) plan = plan_new();
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
 	g_autoptr(hv_freeze) f = NULL;
 
 	plan_add(plan, "/fake/vfat", 0)->freeze_errno = EOPNOTSUPP;
