@@ -1,7 +1,7 @@
 #!/bin/bash
 # run-scenario.sh SANDBOX EMU DAEMON FS COUNT CONFIG TIMEOUT EXPECT [emu options] -- STEPS...
 # Runs one emulated-host scenario inside hv-sandbox. Exit 77 = skipped.
-# EXPECT: extended regular expressions separated by ";;" that must each match
+# EXPECT: extended regular expressions separated by "@@" that must each match
 # a line of the output (the daemon's log lines are prefixed "daemon| ").
 set -u
 sandbox=$1 emu=$2 daemon=$3 fs=$4 count=$5 config=$6 timeout=$7 expect=$8
@@ -30,7 +30,7 @@ rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] && exit "$rc"
 
 if [ -n "$expect" ]; then
-	IFS=$'\n' read -r -d '' -a patterns < <(printf '%s' "${expect//;;/$'\n'}" && printf '\0')
+	IFS=$'\n' read -r -d '' -a patterns < <(printf '%s' "${expect//@@/$'\n'}" && printf '\0')
 	for p in "${patterns[@]}"; do
 		if ! grep -Eq -- "$p" "$out"; then
 			echo "run-scenario: no output line matches: $p"
