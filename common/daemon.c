@@ -98,7 +98,7 @@ static int parse_options(hv_daemon *d, int *argc, char ***argv)
 		{ "device", 0, 0, G_OPTION_ARG_FILENAME, &d->device,
 		  "Kernel device to use instead of the default", "PATH" },
 		{ "transport", 0, 0, G_OPTION_ARG_STRING, &d->transport,
-		  "Kernel interface: auto or chardev", "NAME" },
+		  "Kernel interface: auto (char device if present, else the netlink connector), chardev or netlink", "NAME" },
 		{ "config", 'c', 0, G_OPTION_ARG_FILENAME, &d->config_path,
 		  "Configuration file (default " HV_CONFIG_DEFAULT_PATH ")", "PATH" },
 		{ "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &d->runtime_dir,

@@ -315,6 +315,14 @@ out:
 	return r;
 }
 
+int hv_thaw_mountpoint(const char *path)
+{
+	if (!path)
+		return -EINVAL;
+
+	return thaw_path(path, false, 0);
+}
+
 /*
  * Thaws what @buf lists as ours, last F line first. Sets *damaged when a
  * line could not be read and adds the number thawed to *n_thawed. Returns

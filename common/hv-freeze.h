@@ -36,17 +36,22 @@ typedef struct hv_freeze_entry {
 
 typedef struct hv_freeze_options {
 	bool preflush;           /* syncfs() every target in parallel before the first freeze */
+	bool parallel_freeze;    /* FIFREEZE the targets of a wave at the same time */
 	bool foreign_is_error;   /* EBUSY fails the freeze (default true) */
 	const char *marker_path; /* NULL: no marker */
 } hv_freeze_options;
 
 /* The defaults, also what a NULL @options to hv_freeze_execute() means. */
-#define HV_FREEZE_OPTIONS_INIT { .preflush = true, .foreign_is_error = true, .marker_path = NULL }
+#define HV_FREEZE_OPTIONS_INIT                                                             \
+	{ .preflush = true, .parallel_freeze = true, .foreign_is_error = true, .marker_path = NULL }
 
 typedef struct hv_freeze hv_freeze;
 
 /*
- * Opens every target of @plan, then freezes them in plan order. On success,
+ * Opens every target of @plan, then freezes them wave by wave in plan order
+ * (with options->parallel_freeze, the targets of one wave at the same time,
+ * by up to 16 threads; the first error stops the others from starting
+ * theirs). On success,
  * *ret owns the frozen file systems. On failure, everything frozen so far is
  * thawed again, *ret is still set (when not NULL) so that the caller can
  * report per-entry results, and the first error is returned.
@@ -78,6 +83,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_freeze, hv_freeze_free)
  * systems it thawed or -errno.
  */
 int hv_freeze_marker_recover(const char *marker_path);
+
+/*
+ * FITHAW of whatever is mounted at @path, frozen by anybody (for an
+ * administrator's emergency thaw). 1 when it was frozen and is thawed now,
+ * 0 when it was not frozen or is gone, -errno otherwise.
+ */
+int hv_thaw_mountpoint(const char *path);
 
 /*
  * Guard process: forked at start-up, before anything is frozen. It holds

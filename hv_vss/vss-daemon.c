@@ -3,20 +3,27 @@
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "hv-connector.h"
 #include "hv-freeze.h"
 #include "hv-log.h"
 #include "hv-mount.h"
 #include "hv-notify.h"
 #include "hv-status.h"
 #include "hv-transport.h"
+#include "vss-hooks.h"
 #include "vss-state.h"
 
 #define VSS_GROUP "vss"
 #define VSS_DEFAULT_DEVICE "/dev/vmbus/hv_vss"
 #define VSS_DEFAULT_FREEZE_TIMEOUT_S 120
 #define VSS_MARKER_NAME "vss-frozen"
+#define VSS_STATUS_NAME "vss-status"
+#define VSS_DEFAULT_HOOK_TIMEOUT_S 30
+#define VSS_HISTORY_MAX 10
 #define VSS_REOPEN_MIN_MS 250
 #define VSS_REOPEN_MAX_MS 10000
 
@@ -34,8 +41,20 @@ typedef struct vss_config {
 	char **exclude_mountpoints;
 	char **exclude_fstypes;
 	bool preflush;
+	bool parallel_freeze;
+	char *hooks_dir;
+	unsigned int hook_timeout_s;
 	vss_foreign_policy foreign;
 } vss_config;
+
+typedef struct vss_backup {
+	gint64 started;          /* g_get_real_time() */
+	unsigned int n_fs;
+	double freeze_ms;        /* FREEZE received -> all frozen */
+	double frozen_ms;        /* last freeze -> thaw start */
+	double thaw_ms;
+	char *result;            /* "ok", "freeze failed: ...", "auto-thawed", ... */
+} vss_backup;
 
 typedef struct vss_daemon {
 	hv_daemon *daemon;
@@ -54,7 +73,14 @@ typedef struct vss_daemon {
 	hv_freeze *freeze;
 	guint auto_thaw_source;
 	gint64 frozen_since_us;
+	gint64 freeze_started_us;
 	unsigned int n_backups;
+
+	GPtrArray *hooks;        /* the hooks that ran "freeze" for the current backup */
+	vss_backup history[VSS_HISTORY_MAX]; /* newest first */
+	unsigned int n_history;
+	gint64 state_since;      /* g_get_real_time() */
+	char *status_path;
 } vss_daemon;
 
 static const hv_service vss_service = {
@@ -65,19 +91,34 @@ static const hv_service vss_service = {
 	.register_len = sizeof(struct hv_vss_msg),
 	.register_reply_len = sizeof(hv_vss_version),
 	.parse_register_reply = vss_parse_register_reply,
+	.cn_idx = HV_CN_VSS_IDX,
+	.cn_val = HV_CN_VSS_VAL,
 };
 
-static bool thaw_all;
+static gboolean thaw_all;
+static gboolean thaw_force;
+static gboolean show_status;
+static gboolean allow_user_peer;
 static GOptionEntry vss_options[] = {
 	{ "thaw-all", 0, 0, G_OPTION_ARG_NONE, &thaw_all,
-	  "Thaw every file system that a stopped daemon's marker says is frozen, then exit",
+	  "Thaw every file system that the marker in the runtime directory says we froze, then exit",
+	  NULL },
+	{ "force", 0, 0, G_OPTION_ARG_NONE, &thaw_force,
+	  "With --thaw-all: thaw every local file system a backup would freeze, whoever froze it",
+	  NULL },
+	{ "allow-user-peer", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &allow_user_peer,
+	  "For tests only: over the netlink connector, talk to a user-space process (the emulated driver) instead of the kernel",
+	  NULL },
+	{ "status", 0, 0, G_OPTION_ARG_NONE, &show_status,
+	  "Show the running daemon's state, its last backups and the freeze plan now, then exit",
 	  NULL },
 	{ NULL },
 };
 
 static const char *const vss_known_keys[] = {
 	"vss.transport",	 "vss.device",	       "vss.freeze-timeout", "vss.exclude-mountpoints",
-	"vss.exclude-fstypes", "vss.preflush",	       "vss.foreign-frozen", NULL,
+	"vss.exclude-fstypes", "vss.preflush",	       "vss.parallel-freeze", "vss.foreign-frozen",
+	"vss.hooks-dir",	 "vss.hook-timeout",   NULL,
 };
 
 static void handle_event(vss_daemon *v, vss_event event);
@@ -87,11 +128,12 @@ static void vss_config_clear(vss_config *c)
 	g_clear_pointer(&c->device, g_free);
 	g_clear_pointer(&c->exclude_mountpoints, g_strfreev);
 	g_clear_pointer(&c->exclude_fstypes, g_strfreev);
+	g_clear_pointer(&c->hooks_dir, g_free);
 }
 
 static int vss_config_load(hv_daemon *d, vss_config *c)
 {
-	static const char *const transport_names[] = { "auto", "chardev", NULL };
+	static const char *const transport_names[] = { "auto", "chardev", "netlink", NULL };
 	const hv_config *cfg = hv_daemon_get_config(d);
 	g_autofree char *error = NULL;
 	int transport = HV_TRANSPORT_AUTO;
@@ -101,7 +143,7 @@ static int vss_config_load(hv_daemon *d, vss_config *c)
 	if (hv_daemon_get_transport(d)) {
 		c->transport = hv_transport_kind_from_string(hv_daemon_get_transport(d));
 		if (c->transport == _HV_TRANSPORT_KIND_INVALID) {
-			g_critical("--transport: '%s' is not one of auto, chardev",
+			g_critical("--transport: '%s' is not one of auto, chardev, netlink",
 				   hv_daemon_get_transport(d));
 			return -EINVAL;
 		}
@@ -146,6 +188,26 @@ static int vss_config_load(hv_daemon *d, vss_config *c)
 	if (r < 0)
 		goto bad;
 
+	r = hv_config_get_bool(cfg, VSS_GROUP, "parallel-freeze", true, &c->parallel_freeze,
+			       &error);
+	if (r < 0)
+		goto bad;
+
+	r = hv_config_get_string(cfg, VSS_GROUP, "hooks-dir", VSS_HOOKS_DEFAULT_DIR, &c->hooks_dir,
+				 &error);
+	if (r < 0)
+		goto bad;
+	if (!g_path_is_absolute(c->hooks_dir)) {
+		g_critical("%s: [vss] hooks-dir = '%s' is not valid: expected an absolute path",
+			   hv_config_origin(cfg, VSS_GROUP, "hooks-dir"), c->hooks_dir);
+		return -EINVAL;
+	}
+
+	r = hv_config_get_uint(cfg, VSS_GROUP, "hook-timeout", VSS_DEFAULT_HOOK_TIMEOUT_S, 1, 3600,
+			       &c->hook_timeout_s, &error);
+	if (r < 0)
+		goto bad;
+
 	r = hv_config_get_enum(cfg, VSS_GROUP, "foreign-frozen", foreign_policy_names,
 			       VSS_FOREIGN_FAIL, &foreign, &error);
 	if (r < 0)
@@ -158,6 +220,8 @@ bad:
 	return r;
 }
 
+static void write_status(vss_daemon *v);
+
 static void set_state(vss_daemon *v, vss_state next)
 {
 	if (next == v->state)
@@ -165,6 +229,8 @@ static void set_state(vss_daemon *v, vss_state next)
 
 	g_debug("State %s -> %s", vss_state_to_string(v->state), vss_state_to_string(next));
 	v->state = next;
+	v->state_since = g_get_real_time();
+	write_status(v);
 }
 
 static void send_reply(vss_daemon *v, uint32_t status)
@@ -236,12 +302,167 @@ static gboolean on_auto_thaw(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* Logs what a hook printed, one line each, and how it ended. */
+static void log_hook(const char *path, const char *arg, int r, const vss_hook_result *res)
+{
+	g_autofree char *name = g_path_get_basename(path);
+
+	if (res->output && *res->output) {
+		g_auto(GStrv) lines = g_strsplit(res->output, "\n", -1);
+
+		for (char **l = lines; *l; l++)
+			if (**l)
+				g_info("hook %s %s: %s", name, arg, *l);
+	}
+	if (res->truncated)
+		g_info("hook %s %s: (output truncated at 64 KiB)", name, arg);
+
+	if (r == -ETIMEDOUT)
+		g_warning("Hook %s %s did not finish within %.0f s and was killed", name, arg,
+			  (double)res->duration_us / 1e6);
+	else if (r == -EPROTO)
+		g_warning("Hook %s %s failed with exit status %d", name, arg, res->status);
+	else if (r < 0)
+		hv_log_errno(r, "Hook %s %s could not be started: %m", name, arg);
+	else
+		g_debug("Hook %s %s done in %.1f ms", name, arg, (double)res->duration_us / 1000.0);
+}
+
+/* Runs hooks[0..n) (in reverse when @reverse) with @arg; all run; first error returned. */
+static int run_hooks(vss_daemon *v, GPtrArray *hooks, guint n, const char *arg, bool reverse)
+{
+	int first = 0;
+
+	for (guint k = 0; hooks && k < n; k++) {
+		const char *path = g_ptr_array_index(hooks, reverse ? n - 1 - k : k);
+		vss_hook_result res;
+		int r = vss_hook_run(path, arg, v->cfg.hook_timeout_s * 1000, &res);
+
+		log_hook(path, arg, r, &res);
+		vss_hook_result_clear(&res);
+		if (r < 0 && first == 0)
+			first = r;
+	}
+
+	return first;
+}
+
+/*
+ * Runs every hook with "freeze", in name order, stopping at the first that
+ * fails; those that already ran get "freeze-fail" in reverse. On success
+ * v->hooks holds the list for the thaw.
+ */
+static int run_freeze_hooks(vss_daemon *v)
+{
+	g_autoptr(GPtrArray) hooks = NULL;
+	g_autoptr(GPtrArray) skipped = NULL;
+	int r;
+
+	r = vss_hooks_list(v->cfg.hooks_dir, &hooks, &skipped);
+	if (r < 0)
+		return hv_log_errno(r, "Failed to read the hook directory %s: %m", v->cfg.hooks_dir);
+
+	for (guint i = 0; i < skipped->len; i++)
+		g_debug("Hook skipped: %s", (const char *)g_ptr_array_index(skipped, i));
+
+	for (guint i = 0; i < hooks->len; i++) {
+		const char *path = g_ptr_array_index(hooks, i);
+		vss_hook_result res;
+
+		r = vss_hook_run(path, "freeze", v->cfg.hook_timeout_s * 1000, &res);
+		log_hook(path, "freeze", r, &res);
+		vss_hook_result_clear(&res);
+		if (r < 0) {
+			/* The failing hook itself gets freeze-fail too: it may have half-prepared. */
+			run_hooks(v, hooks, i + 1, "freeze-fail", true);
+			return r;
+		}
+	}
+
+	g_clear_pointer(&v->hooks, g_ptr_array_unref);
+	v->hooks = g_steal_pointer(&hooks);
+	return 0;
+}
+
+static void record_backup(vss_daemon *v, gint64 started, unsigned int n_fs, double freeze_ms,
+			  double frozen_ms, double thaw_ms, const char *result)
+{
+	vss_backup *last = &v->history[VSS_HISTORY_MAX - 1];
+
+	g_free(last->result);
+	memmove(&v->history[1], &v->history[0], sizeof(v->history[0]) * (VSS_HISTORY_MAX - 1));
+	v->history[0] = (vss_backup){
+		.started = started,
+		.n_fs = n_fs,
+		.freeze_ms = freeze_ms,
+		.frozen_ms = frozen_ms,
+		.thaw_ms = thaw_ms,
+		.result = g_strdup(result),
+	};
+	v->n_history = MIN(v->n_history + 1, VSS_HISTORY_MAX);
+}
+
+static char *iso_time(gint64 real_us)
+{
+	g_autoptr(GDateTime) t = g_date_time_new_from_unix_local(real_us / G_USEC_PER_SEC);
+
+	return t ? g_date_time_format_iso8601(t) : g_strdup("?");
+}
+
+/*
+ * The status file in the runtime directory (a tmpfs), read by --status.
+ * Never written while file systems are frozen.
+ */
+static void write_status(vss_daemon *v)
+{
+	g_autoptr(GKeyFile) kf = NULL;
+	g_autofree char *data = NULL;
+	g_autofree char *since = NULL;
+	g_autoptr(GError) error = NULL;
+
+	/* The state may already say "idle" while the thaw is still to come. */
+	if (!v->status_path || v->freeze || v->state == VSS_STATE_FREEZING)
+		return;
+
+	kf = g_key_file_new();
+	since = iso_time(v->state_since);
+	g_key_file_set_integer(kf, "daemon", "pid", (gint)getpid());
+	g_key_file_set_string(kf, "daemon", "state", vss_state_to_string(v->state));
+	g_key_file_set_string(kf, "daemon", "since", since);
+	if (v->transport) {
+		g_key_file_set_string(kf, "daemon", "transport", v->transport->ops->name);
+		g_key_file_set_string(kf, "daemon", "device", v->transport->device);
+		g_key_file_set_uint64(kf, "daemon", "driver-protocol", v->transport->version);
+	}
+	g_key_file_set_uint64(kf, "daemon", "backups", v->n_backups);
+
+	for (unsigned int i = 0; i < v->n_history; i++) {
+		const vss_backup *b = &v->history[i];
+		g_autofree char *group = g_strdup_printf("backup %u", i + 1);
+		g_autofree char *started = iso_time(b->started);
+
+		g_key_file_set_string(kf, group, "started", started);
+		g_key_file_set_string(kf, group, "result", b->result);
+		g_key_file_set_uint64(kf, group, "file-systems", b->n_fs);
+		g_key_file_set_double(kf, group, "freeze-ms", b->freeze_ms);
+		g_key_file_set_double(kf, group, "frozen-ms", b->frozen_ms);
+		g_key_file_set_double(kf, group, "thaw-ms", b->thaw_ms);
+	}
+
+	data = g_key_file_to_data(kf, NULL, NULL);
+	/* No fsync: this lives on a tmpfs, and must never wait on a disk. */
+	if (!g_file_set_contents_full(v->status_path, data, -1, G_FILE_SET_CONTENTS_NONE, 0644,
+				      &error))
+		g_debug("Failed to write %s: %s", v->status_path, error->message);
+}
+
 static int do_freeze(vss_daemon *v)
 {
 	g_autoptr(hv_freeze_plan) plan = NULL;
 	g_autoptr(hv_freeze) freeze = NULL;
 	hv_freeze_options options = {
 		.preflush = v->cfg.preflush,
+		.parallel_freeze = v->cfg.parallel_freeze,
 		.foreign_is_error = v->cfg.foreign == VSS_FOREIGN_FAIL,
 		.marker_path = v->marker_path,
 	};
@@ -265,6 +486,12 @@ static int do_freeze(vss_daemon *v)
 			hv_skip_reason_to_string(s->reason));
 	}
 
+	r = run_freeze_hooks(v);
+	if (r < 0) {
+		record_backup(v, g_get_real_time(), 0, 0, 0, 0, "failed: a freeze hook failed");
+		return hv_log_errno(r, "A freeze hook failed, not freezing: %m");
+	}
+
 	g_info("Freezing %u file system%s in %u wave%s", plan->targets->len,
 	       plan->targets->len == 1 ? "" : "s", plan->n_waves, plan->n_waves == 1 ? "" : "s");
 
@@ -272,20 +499,34 @@ static int do_freeze(vss_daemon *v)
 	hv_log_hold();
 	r = hv_freeze_execute(plan, &options, &freeze);
 	if (r < 0) {
+		g_autofree char *result = NULL;
+
 		hv_log_release();
 		if (freeze)
 			log_freeze_entries(freeze, false);
-		return hv_log_errno(r, "Freeze failed, everything frozen so far was thawed again: %m");
+		hv_log_errno(r, "Freeze failed, everything frozen so far was thawed again: %m");
+		result = g_strdup_printf("failed: %s", g_strerror(-r));
+		record_backup(v, g_get_real_time(), plan->targets->len,
+			      (double)(g_get_monotonic_time() - start) / 1000.0, 0, 0, result);
+		if (v->hooks)
+			run_hooks(v, v->hooks, v->hooks->len, "freeze-fail", true);
+		g_clear_pointer(&v->hooks, g_ptr_array_unref);
+		return r;
 	}
 
 	v->freeze = g_steal_pointer(&freeze);
 	v->frozen_since_us = g_get_monotonic_time();
+	v->freeze_started_us = start;
 	g_info("Frozen in %.2f ms", (double)(v->frozen_since_us - start) / 1000.0);
 	v->auto_thaw_source = g_timeout_add_seconds(v->cfg.freeze_timeout_s, on_auto_thaw, v);
 	return 0;
 }
 
-static int do_thaw(vss_daemon *v, const char *why)
+/*
+ * With @reply, the host's THAW is answered as soon as the file systems are
+ * thawed: logging, bookkeeping and the thaw hooks come after the reply.
+ */
+static int do_thaw(vss_daemon *v, const char *why, bool reply)
 {
 	gint64 start = g_get_monotonic_time();
 	int r = 0;
@@ -293,19 +534,45 @@ static int do_thaw(vss_daemon *v, const char *why)
 	g_clear_handle_id(&v->auto_thaw_source, g_source_remove);
 
 	if (v->freeze) {
+		g_autofree char *result = NULL;
+		double thaw_ms;
+		int h;
+
 		r = hv_freeze_thaw(v->freeze);
+		thaw_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
+		if (reply) {
+			send_reply(v, r < 0 ? HV_E_FAIL : HV_S_OK);
+			reply = false;
+		}
+
 		hv_log_release();
 		g_info("Thawed (%s) after %.1f ms frozen; thaw took %.2f ms", why,
-		       (double)(start - v->frozen_since_us) / 1000.0,
-		       (double)(g_get_monotonic_time() - start) / 1000.0);
+		       (double)(start - v->frozen_since_us) / 1000.0, thaw_ms);
 		log_freeze_entries(v->freeze, hv_log_debug_enabled());
 		if (r < 0)
 			hv_log_errno(r, "Thaw failed on at least one file system (all were tried): %m");
+
+		result = r < 0 ? g_strdup_printf("thaw failed: %s", g_strerror(-r))
+			       : g_strdup_printf("ok (%s)", why);
+		record_backup(v, g_get_real_time() - (g_get_monotonic_time() - v->freeze_started_us),
+			      hv_freeze_n_entries(v->freeze),
+			      (double)(v->frozen_since_us - v->freeze_started_us) / 1000.0,
+			      (double)(start - v->frozen_since_us) / 1000.0, thaw_ms, result);
 		g_clear_pointer(&v->freeze, hv_freeze_free);
 		v->n_backups++;
+
+		/* Every hook runs; a failure is reported once all have. */
+		h = run_hooks(v, v->hooks, v->hooks ? v->hooks->len : 0, "thaw", true);
+		if (h < 0)
+			hv_log_errno(h, "At least one thaw hook failed (all were run): %m");
+		g_clear_pointer(&v->hooks, g_ptr_array_unref);
 	}
 
+	if (reply)
+		send_reply(v, r < 0 ? HV_E_FAIL : HV_S_OK);
+
 	hv_notify_status("Idle; %u backup%s served", v->n_backups, v->n_backups == 1 ? "" : "s");
+	write_status(v);
 	return r;
 }
 
@@ -385,27 +652,26 @@ static void handle_event(vss_daemon *v, vss_event event)
 		handle_event(v, r < 0 ? VSS_EVENT_FREEZE_FAILED : VSS_EVENT_FREEZE_DONE);
 		break;
 	case VSS_ACTION_THAW_REPLY:
-		r = do_thaw(v, "THAW from the host");
-		send_reply(v, r < 0 ? HV_E_FAIL : HV_S_OK);
+		do_thaw(v, "THAW from the host", true);
 		break;
 	case VSS_ACTION_THAW:
 		if (event == VSS_EVENT_AUTO_THAW)
 			g_warning("No THAW within %u s of the freeze: thawing now; the next THAW will report failure",
 				  v->cfg.freeze_timeout_s);
-		do_thaw(v, vss_event_to_string(event));
+		do_thaw(v, vss_event_to_string(event), false);
 		break;
 	case VSS_ACTION_REOPEN:
 		g_warning("The VSS driver closed or reset %s; reopening", v->transport->device);
 		schedule_reopen(v);
 		break;
 	case VSS_ACTION_THAW_REOPEN:
-		do_thaw(v, "driver reset");
+		do_thaw(v, "driver reset", false);
 		g_warning("The VSS driver closed or reset %s while frozen; thawed, reopening",
 			  v->transport->device);
 		schedule_reopen(v);
 		break;
 	case VSS_ACTION_THAW_QUIT:
-		do_thaw(v, "stop requested");
+		do_thaw(v, "stop requested", false);
 		hv_daemon_quit(v->daemon, HV_EXIT_OK);
 		break;
 	case VSS_ACTION_QUIT:
@@ -430,8 +696,21 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data)
 	}
 
 	n = hv_transport_recv(v->transport, buf, sizeof(buf));
-	if (n == -EAGAIN)
+	if (n == -EAGAIN) {
+		static unsigned int refused_seen, dropped_seen;
+
+		/* Netlink: a sender other than the kernel, logged once. */
+		if (v->transport->n_refused && !refused_seen)
+			g_warning("Refused a connector message from port %u (requests are taken from %s only; further refusals are not logged)",
+				  v->transport->refused_port,
+				  allow_user_peer ? "the first user-space peer (test mode)" : "the kernel");
+		refused_seen = v->transport->n_refused;
+		if (v->transport->n_dropped != dropped_seen)
+			g_debug("Dropped a malformed or foreign connector message (%u so far)",
+				v->transport->n_dropped);
+		dropped_seen = v->transport->n_dropped;
 		return G_SOURCE_CONTINUE;
+	}
 
 	if (n < 0) {
 		hv_log_errno((int)n, "Failed to read from %s: %m", v->transport->device);
@@ -451,23 +730,186 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data)
 	return v->io_source ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
+static void vss_free(void *self);
+
+/* --thaw-all --force: FITHAW every file system the plan selects now. */
+static int thaw_everything(vss_daemon *v)
+{
+	g_autoptr(hv_freeze_plan) plan = NULL;
+	int thawed = 0, failed = 0;
+
+	if (build_plan(v, &plan) < 0)
+		return HV_EXIT_FAILURE;
+
+	for (guint i = 0; i < plan->targets->len; i++) {
+		const hv_freeze_target *t = g_ptr_array_index(plan->targets, i);
+		int r = hv_thaw_mountpoint(t->mountpoint);
+
+		if (r > 0) {
+			g_info("Thawed %s (%s)", t->mountpoint, t->fstype);
+			thawed++;
+		} else if (r < 0) {
+			hv_log_errno(r, "Failed to thaw %s (%s): %m", t->mountpoint, t->fstype);
+			failed++;
+		}
+	}
+
+	g_info("Thawed %d of %u local file system%s (the others were not frozen)", thawed,
+	       plan->targets->len, plan->targets->len == 1 ? "" : "s");
+	return failed ? HV_EXIT_FAILURE : HV_EXIT_OK;
+}
+
+static bool pid_is_daemon(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/comm", (int)pid);
+	g_autofree char *comm = NULL;
+
+	if (pid <= 0 || !g_file_get_contents(path, &comm, NULL, NULL))
+		return false;
+
+	return g_str_has_prefix(comm, "hv_vss_daemon");
+}
+
+static void print_status(vss_daemon *v)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(hv_freeze_plan) plan = NULL;
+	g_autoptr(GPtrArray) hooks = NULL;
+	g_autoptr(GPtrArray) skipped = NULL;
+	g_autofree char *marker = NULL;
+	g_auto(GStrv) groups = NULL;
+	gint64 pid;
+
+	printf("hv_vss_daemon status (runtime directory %s)\n", hv_daemon_get_runtime_dir(v->daemon));
+	if (g_key_file_load_from_file(kf, v->status_path, G_KEY_FILE_NONE, NULL)) {
+		g_autofree char *state = g_key_file_get_string(kf, "daemon", "state", NULL);
+		g_autofree char *since = g_key_file_get_string(kf, "daemon", "since", NULL);
+		g_autofree char *transport = g_key_file_get_string(kf, "daemon", "transport", NULL);
+		g_autofree char *device = g_key_file_get_string(kf, "daemon", "device", NULL);
+
+		pid = g_key_file_get_int64(kf, "daemon", "pid", NULL);
+		printf("  daemon:     %s (pid %" G_GINT64_FORMAT ")\n",
+		       pid_is_daemon((pid_t)pid) ? "running" : "not running", pid);
+		printf("  state:      %s since %s\n", state ? state : "?", since ? since : "?");
+		printf("  transport:  %s on %s, driver protocol %" G_GUINT64_FORMAT "\n",
+		       transport ? transport : "?", device ? device : "?",
+		       g_key_file_get_uint64(kf, "daemon", "driver-protocol", NULL));
+		printf("  backups:    %" G_GUINT64_FORMAT " served\n",
+		       g_key_file_get_uint64(kf, "daemon", "backups", NULL));
+	} else {
+		printf("  daemon:     no status in %s (not running, or never started here)\n",
+		       v->status_path);
+	}
+
+	marker = NULL;
+	if (g_file_get_contents(v->marker_path, &marker, NULL, NULL))
+		printf("  marker:     %s exists: file systems may be frozen; 'hv_vss_daemon --thaw-all' thaws them\n",
+		       v->marker_path);
+	else
+		printf("  marker:     none (nothing frozen by us)\n");
+
+	printf("  settings:   freeze-timeout %u s, preflush %s, foreign-frozen %s, hook-timeout %u s\n",
+	       v->cfg.freeze_timeout_s, v->cfg.preflush ? "on" : "off",
+	       foreign_policy_names[v->cfg.foreign], v->cfg.hook_timeout_s);
+	{
+		g_autofree char *mps = g_strjoinv(", ", v->cfg.exclude_mountpoints);
+		g_autofree char *types = g_strjoinv(", ", v->cfg.exclude_fstypes);
+
+		printf("  excluded:   mount points [%s], file system types [%s]\n", mps, types);
+		printf("  built in:   read-only, pseudo (proc, tmpfs, overlay...), network (nfs, cifs...), FUSE and\n"
+		       "              non-block file systems are never frozen; each superblock is frozen once\n");
+	}
+	for (const char *const *f = hv_config_files(hv_daemon_get_config(v->daemon)); *f; f++)
+		printf("  config:     %s\n", *f);
+
+	if (vss_hooks_list(v->cfg.hooks_dir, &hooks, &skipped) == 0) {
+		printf("  hooks:      %u in %s\n", hooks->len, v->cfg.hooks_dir);
+		for (guint i = 0; i < hooks->len; i++)
+			printf("    run:      %s\n", (const char *)g_ptr_array_index(hooks, i));
+		for (guint i = 0; i < skipped->len; i++)
+			printf("    skipped:  %s\n", (const char *)g_ptr_array_index(skipped, i));
+	}
+
+	if (build_plan(v, &plan) == 0) {
+		printf("  plan now:   %u file system%s in %u wave%s (frozen in this order, thawed in reverse)\n",
+		       plan->targets->len, plan->targets->len == 1 ? "" : "s", plan->n_waves,
+		       plan->n_waves == 1 ? "" : "s");
+		for (guint i = 0; i < plan->targets->len; i++) {
+			const hv_freeze_target *t = g_ptr_array_index(plan->targets, i);
+
+			printf("    wave %u:   %s (%s on %s)\n", t->wave, t->mountpoint, t->fstype,
+			       t->source);
+		}
+		for (guint i = 0; i < plan->skipped->len; i++) {
+			const hv_plan_skip *sk = g_ptr_array_index(plan->skipped, i);
+
+			printf("    skipped:  %s (%s): %s\n", sk->mountpoint, sk->fstype,
+			       hv_skip_reason_to_string(sk->reason));
+		}
+	}
+
+	groups = g_key_file_get_groups(kf, NULL);
+	for (char **g = groups; g && *g; g++) {
+		g_autofree char *started = NULL;
+		g_autofree char *result = NULL;
+
+		if (!g_str_has_prefix(*g, "backup "))
+			continue;
+
+		started = g_key_file_get_string(kf, *g, "started", NULL);
+		result = g_key_file_get_string(kf, *g, "result", NULL);
+		printf("  %s:  %s, %" G_GUINT64_FORMAT " fs, freeze %.2f ms, frozen %.1f ms, thaw %.2f ms: %s\n",
+		       *g, started ? started : "?",
+		       g_key_file_get_uint64(kf, *g, "file-systems", NULL),
+		       g_key_file_get_double(kf, *g, "freeze-ms", NULL),
+		       g_key_file_get_double(kf, *g, "frozen-ms", NULL),
+		       g_key_file_get_double(kf, *g, "thaw-ms", NULL), result ? result : "?");
+	}
+}
+
 static int vss_command(hv_daemon *d)
 {
 	g_autofree char *marker = NULL;
+	vss_daemon *v;
 	int r;
 
-	if (!thaw_all)
+	if (!thaw_all && !show_status) {
+		if (thaw_force) {
+			g_critical("--force goes with --thaw-all");
+			return HV_EXIT_USAGE;
+		}
 		return -1;
-
-	marker = g_build_filename(hv_daemon_get_runtime_dir(d), VSS_MARKER_NAME, NULL);
-	r = hv_freeze_marker_recover(marker);
-	if (r < 0) {
-		hv_log_errno(r, "Failed to thaw what %s lists: %m", marker);
-		return HV_EXIT_FAILURE;
 	}
 
-	g_info("Thawed %d file system%s listed in %s", r, r == 1 ? "" : "s", marker);
-	return HV_EXIT_OK;
+	/* A daemon object for the configuration and the plan; nothing is opened. */
+	v = g_new0(vss_daemon, 1);
+	v->daemon = d;
+	r = vss_config_load(d, &v->cfg);
+	if (r < 0) {
+		vss_free(v);
+		return HV_EXIT_USAGE;
+	}
+	v->marker_path = g_build_filename(hv_daemon_get_runtime_dir(d), VSS_MARKER_NAME, NULL);
+	v->status_path = g_build_filename(hv_daemon_get_runtime_dir(d), VSS_STATUS_NAME, NULL);
+
+	if (show_status) {
+		print_status(v);
+		vss_free(v);
+		return HV_EXIT_OK;
+	}
+
+	r = hv_freeze_marker_recover(v->marker_path);
+	if (r < 0)
+		hv_log_errno(r, "Failed to thaw what %s lists: %m", v->marker_path);
+	else
+		g_info("Thawed %d file system%s listed in %s", r, r == 1 ? "" : "s",
+		       v->marker_path);
+
+	if (thaw_force)
+		r = thaw_everything(v) == HV_EXIT_OK && r >= 0 ? 0 : -EIO;
+
+	vss_free(v);
+	return r < 0 ? HV_EXIT_FAILURE : HV_EXIT_OK;
 }
 
 static void vss_free(void *self)
@@ -489,6 +931,10 @@ static void vss_free(void *self)
 	/* Only now that nothing is frozen may the guard go. */
 	hv_freeze_guard_free(v->guard);
 	vss_config_clear(&v->cfg);
+	g_clear_pointer(&v->hooks, g_ptr_array_unref);
+	for (unsigned int i = 0; i < VSS_HISTORY_MAX; i++)
+		g_free(v->history[i].result);
+	g_free(v->status_path);
 	g_free(v->marker_path);
 	g_free(v);
 }
@@ -507,6 +953,8 @@ static int vss_init(hv_daemon *d, void **ret_self)
 		goto fail;
 
 	v->marker_path = g_build_filename(hv_daemon_get_runtime_dir(d), VSS_MARKER_NAME, NULL);
+	v->status_path = g_build_filename(hv_daemon_get_runtime_dir(d), VSS_STATUS_NAME, NULL);
+	v->state_since = g_get_real_time();
 
 	/* A marker left behind means a daemon died with file systems frozen. */
 	r = hv_freeze_marker_recover(v->marker_path);
@@ -530,8 +978,9 @@ static int vss_init(hv_daemon *d, void **ret_self)
 				   why ? why : "unsupported transport");
 		goto fail;
 	}
-	g_info("Using the %s transport on %s (%s)", v->transport->ops->name, v->transport->device,
-	       why);
+	hv_transport_set_allow_user_peer(v->transport, allow_user_peer);
+	g_info("Using the %s transport on %s (%s)%s", v->transport->ops->name, v->transport->device,
+	       why, allow_user_peer ? "; user-space peers allowed (testing)" : "");
 
 	*ret_self = v;
 	return 0;
@@ -547,6 +996,9 @@ static int vss_start(void *self)
 
 	if (r == -EBUSY)
 		return hv_log_error_errno(r, "%s is busy: is another VSS daemon running?",
+					  v->transport->device);
+	if (r == -ENODEV && v->transport->kind == HV_TRANSPORT_NETLINK)
+		return hv_log_error_errno(r, "No VSS driver behind the netlink connector (%s is not in /proc/net/connector): is this a Hyper-V guest with hv_utils loaded?",
 					  v->transport->device);
 	if (r < 0)
 		return hv_log_error_errno(r, "Failed to open and register on %s: %m",

@@ -15,6 +15,7 @@
 typedef enum hv_transport_kind {
 	HV_TRANSPORT_AUTO,
 	HV_TRANSPORT_CHARDEV,
+	HV_TRANSPORT_NETLINK,
 	_HV_TRANSPORT_KIND_MAX,
 	_HV_TRANSPORT_KIND_INVALID = -1,
 } hv_transport_kind;
@@ -36,6 +37,13 @@ typedef struct hv_service {
 	 */
 	size_t register_reply_len;
 	int (*parse_register_reply)(const void *buf, size_t len, uint32_t *ret_version);
+	/*
+	 * Netlink connector id (CN_VSS_IDX 0xA / CN_KVP_IDX 0x9, value 1); the
+	 * group joined is cn_idx. 0: the service has no connector. The same
+	 * registration message and answer are used over the connector.
+	 */
+	uint32_t cn_idx;
+	uint32_t cn_val;
 } hv_service;
 
 typedef struct hv_transport hv_transport;
@@ -56,13 +64,26 @@ struct hv_transport {
 	int fd;                      /* what the main loop polls, -1 when closed */
 	uint32_t version;            /* what the driver answered at registration */
 	int handshake_timeout_ms;
+
+	/* Netlink connector only. */
+	void *priv;
+	bool allow_user_peer;        /* accept requests from user-space ports (tests) */
+	unsigned int n_dropped;      /* malformed, oversized or foreign-id messages dropped */
+	unsigned int n_refused;      /* messages from a refused (user-space) sender */
+	uint32_t refused_port;       /* the last refused sender's port */
 };
 
 extern const hv_transport_ops hv_transport_chardev_ops;
+extern const hv_transport_ops hv_transport_netlink_ops;
+
+/* Whether a NETLINK_CONNECTOR socket can be created (CONFIG_CONNECTOR). */
+bool hv_transport_connector_available(void);
 
 /*
  * Chooses an implementation: CHARDEV uses @device (or the service default);
- * AUTO picks the char device when its node exists. Does not open anything.
+ * NETLINK the connector (t->device is then "netlink:<idx>.<val>"); AUTO picks
+ * the char device when its node exists, else the connector when the kernel
+ * has one and the service an id. Does not open anything.
  * -ENODEV when no usable kernel interface exists, with *ret_why describing
  * the choice (static string).
  */
@@ -76,4 +97,11 @@ ssize_t hv_transport_recv(hv_transport *t, void *buf, size_t size);
 int hv_transport_send(hv_transport *t, const void *buf, size_t len);
 void hv_transport_close(hv_transport *t);
 bool hv_transport_is_open(const hv_transport *t);
+/*
+ * Netlink, for tests against the emulated driver: talk to a user-space peer
+ * instead of the kernel. The registration is multicast to the service's
+ * group (not sent to port 0), and requests are taken from the first
+ * user-space port heard from after open only. Set before open.
+ */
+void hv_transport_set_allow_user_peer(hv_transport *t, bool allow);
 void hv_transport_free(hv_transport *t);

@@ -2,13 +2,18 @@
 #include "hv-transport.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "hv-connector.h"
 
 static const char *const kind_names[_HV_TRANSPORT_KIND_MAX] = {
 	[HV_TRANSPORT_AUTO] = "auto",
 	[HV_TRANSPORT_CHARDEV] = "chardev",
+	[HV_TRANSPORT_NETLINK] = "netlink",
 };
 
 const char *hv_transport_kind_to_string(hv_transport_kind kind)
@@ -31,9 +36,22 @@ hv_transport_kind hv_transport_kind_from_string(const char *s)
 	return _HV_TRANSPORT_KIND_INVALID;
 }
 
+bool hv_transport_connector_available(void)
+{
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+
+	if (fd < 0)
+		return false;
+
+	close(fd);
+	return true;
+}
+
 int hv_transport_new(const hv_service *service, hv_transport_kind kind, const char *device,
 		     hv_transport **ret, const char **ret_why)
 {
+	const hv_transport_ops *ops = &hv_transport_chardev_ops;
+	char cn_name[32];
 	const char *path;
 	const char *why;
 	hv_transport *t;
@@ -42,18 +60,41 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 		return -EINVAL;
 
 	path = device ? device : service->device;
+	snprintf(cn_name, sizeof(cn_name), "netlink:%#x.%u", service->cn_idx, service->cn_val);
 
 	switch (kind) {
 	case HV_TRANSPORT_AUTO:
-		if (access(path, F_OK) < 0) {
-			if (ret_why)
-				*ret_why = "no char device node, and no other transport is built in";
-			return -ENODEV;
+		if (access(path, F_OK) == 0) {
+			why = "auto: the char device node exists";
+			break;
 		}
-		why = "auto: the char device node exists";
-		break;
+		if (service->cn_idx && hv_transport_connector_available()) {
+			why = "auto: no char device node, the kernel has the netlink connector";
+			ops = &hv_transport_netlink_ops;
+			path = cn_name;
+			break;
+		}
+		if (ret_why)
+			*ret_why = service->cn_idx ? "neither the char device node nor the netlink connector (CONFIG_CONNECTOR) exists"
+						   : "no char device node, and the service has no connector id";
+		return -ENODEV;
 	case HV_TRANSPORT_CHARDEV:
 		why = device ? "chosen by configuration (device given)" : "chosen by configuration";
+		break;
+	case HV_TRANSPORT_NETLINK:
+		if (!service->cn_idx) {
+			if (ret_why)
+				*ret_why = "the service has no connector id";
+			return -EOPNOTSUPP;
+		}
+		if (!hv_transport_connector_available()) {
+			if (ret_why)
+				*ret_why = "the kernel has no netlink connector (CONFIG_CONNECTOR)";
+			return -ENODEV;
+		}
+		why = "chosen by configuration";
+		ops = &hv_transport_netlink_ops;
+		path = cn_name;
 		break;
 	case _HV_TRANSPORT_KIND_MAX:
 	case _HV_TRANSPORT_KIND_INVALID:
@@ -70,9 +111,9 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 		free(t);
 		return -ENOMEM;
 	}
-	t->ops = &hv_transport_chardev_ops;
+	t->ops = ops;
 	t->service = service;
-	t->kind = HV_TRANSPORT_CHARDEV;
+	t->kind = ops == &hv_transport_netlink_ops ? HV_TRANSPORT_NETLINK : HV_TRANSPORT_CHARDEV;
 	t->fd = -1;
 	t->handshake_timeout_ms = 5000;
 
@@ -80,6 +121,12 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 		*ret_why = why;
 	*ret = t;
 	return 0;
+}
+
+void hv_transport_set_allow_user_peer(hv_transport *t, bool allow)
+{
+	if (t)
+		t->allow_user_peer = allow;
 }
 
 int hv_transport_open(hv_transport *t)

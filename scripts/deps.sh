@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	gcc make cmake pkgconf
-	libglib2.0-dev libmount-dev libcmocka-dev libfuse3-dev fuse3
+	libglib2.0-dev libmount-dev libnl-3-dev libcmocka-dev libfuse3-dev fuse3
 	e2fsprogs xfsprogs btrfs-progs util-linux kmod
 )
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +42,19 @@ if [ ! -x "$ref/usr/sbin/hv_vss_daemon" ]; then
 	else
 		echo "deps.sh: could not fetch hyperv-daemons; reference comparisons will be skipped" >&2
 	fi
+fi
+
+# qemu-guest-agent (and its liburing) for tests/bench, unpacked the same way:
+# never installed, so its service never starts; run only inside hv-sandbox.
+if [ ! -x "$ref/usr/sbin/qemu-ga" ]; then
+	tmpq=$(mktemp -d)
+	if ( cd "$tmpq" && apt-get download -qq qemu-guest-agent liburing2 >/dev/null 2>&1 ); then
+		mkdir -p "$ref"
+		for deb in "$tmpq"/*.deb; do dpkg-deb -x "$deb" "$ref"; done
+	else
+		echo "deps.sh: could not fetch qemu-guest-agent; the benchmark skips it" >&2
+	fi
+	rm -rf "$tmpq"
 fi
 
 # zram and loop devices for the scratch file systems (built in or modules).

@@ -98,6 +98,10 @@ struct emu_chardev {
 
 	struct emu_req *reqs;
 	unsigned int n_reqs, cap_reqs;
+
+	/* netlink mode (emu-netlink.c): messages are sent at once, no FUSE */
+	emu_deliver_fn deliver;
+	void *deliver_ud;
 };
 
 struct emu_devdir {
@@ -354,6 +358,17 @@ static int queue_msg(struct emu_chardev *c, const void *msg, size_t len,
 	memcpy(c->outmsg, msg, len);
 	c->outmsg_len = len;
 	c->outmsg_id = id;
+	if (c->deliver) {
+		/* the kernel's netlink mode: sent now, and "read" as far as it knows */
+		int r = c->deliver(msg, len, c->deliver_ud);
+
+		if (r < 0) {
+			drop_outmsg(c);
+			return r;
+		}
+		outmsg_consumed(c);
+		return 0;
+	}
 	readers_wake(c);
 	if (c->outmsg)
 		notify_poll(c);
@@ -629,7 +644,8 @@ static int handle_register(struct emu_chardev *c, uint8_t op)
 	}
 
 	c->state = EMU_DEV_READY;
-	c->handshake_pending = op == c->svc->reg_op;
+	/* pending while the answer is still queued (netlink mode sends it at once) */
+	c->handshake_pending = op == c->svc->reg_op && c->outmsg;
 	c->reg_seq++;
 	dev_event(c, "daemon registered (op %u%s), registration #%u", op,
 		  op == c->svc->reg_op ? ", version answer queued" : ", no answer",
@@ -1089,6 +1105,15 @@ void emu_chardev_reset(struct emu_chardev *c)
 
 	pthread_mutex_lock(&d->lock);
 	expire_locked(c);
+	if (c->deliver) {
+		/* netlink: back to INIT; the daemon is not told (nothing to close) */
+		transport_reset(c, "driver reset");
+		c->state = EMU_DEV_CLOSED;
+		dev_event(c, "driver reset (netlink): back to INIT; requests fail until the daemon registers again");
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
 	switch (c->state) {
 	case EMU_DEV_OPEN:
 	case EMU_DEV_READY:
@@ -1239,4 +1264,74 @@ enum emu_dev_state emu_chardev_state(struct emu_chardev *c)
 	s = c->state;
 	pthread_mutex_unlock(&c->dir->lock);
 	return s;
+}
+
+/* ---- netlink mode (emu-netlink.c) --------------------------------------- */
+
+void emu_chardev_set_deliver(struct emu_chardev *c, emu_deliver_fn fn, void *userdata)
+{
+	pthread_mutex_lock(&c->dir->lock);
+	c->deliver = fn;
+	c->deliver_ud = userdata;
+	pthread_mutex_unlock(&c->dir->lock);
+}
+
+/* A reply that names an earlier message (netlink seq): never the active request's. */
+static int handle_late_reply(struct emu_chardev *c, const uint8_t *buf, size_t size)
+{
+	struct emu_req *stale = req_get(c, c->last_stale);
+	uint64_t now = emu_now_ns();
+	uint32_t status = size >= 4 ? get_le32(buf) : HV_E_FAIL;
+
+	if (!stale || stale->late_ns) {
+		dev_event(c, "reply 0x%08x to an earlier message that is not outstanding: EINVAL",
+			  status);
+		return -EINVAL;
+	}
+
+	stale->late_ns = now;
+	stale->late_status = status;
+	stale->late_errno = EINVAL;
+	c->stale_read = false;
+	dev_event(c, "late reply 0x%08x to request #%u (%.2f ms after post): EINVAL", status,
+		  stale->id, emu_ms(stale->posted_ns, now));
+	pthread_cond_broadcast(&c->dir->cond);
+	return -EINVAL;
+}
+
+int emu_chardev_inject(struct emu_chardev *c, const void *buf, size_t size, uint32_t sender,
+		       bool late)
+{
+	const uint8_t *p = buf;
+	int r = -EBADF;
+
+	pthread_mutex_lock(&c->dir->lock);
+	expire_locked(c);
+	if (c->state == EMU_DEV_CLOSED) {
+		/* hvt_cn_callback(): the first connector message switches INIT -> NETLINK */
+		c->state = EMU_DEV_OPEN;
+		c->opener = (pid_t)sender;
+		dev_event(c, "netlink mode: first message from port %u", sender);
+	}
+
+	switch (c->state) {
+	case EMU_DEV_OPEN:
+	case EMU_DEV_READY:
+		if (size == c->svc->msg_size &&
+		    (p[0] == c->svc->reg_op || p[0] == c->svc->reg_op_legacy))
+			r = handle_register(c, p[0]);
+		else if (c->state == EMU_DEV_OPEN)
+			r = -EINVAL; /* vss_on_msg(): "Transaction not active" */
+		else if (late)
+			r = handle_late_reply(c, p, size);
+		else
+			r = handle_reply(c, p, size);
+		break;
+	case EMU_DEV_DEAD:
+	case EMU_DEV_CLOSED:
+	case _EMU_DEV_STATE_MAX:
+		break;
+	}
+	pthread_mutex_unlock(&c->dir->lock);
+	return r;
 }

@@ -129,3 +129,19 @@ unsigned int emu_chardev_count(struct emu_chardev *c);
 unsigned int emu_chardev_reg_seq(struct emu_chardev *c);
 enum emu_dev_state emu_chardev_state(struct emu_chardev *c);
 const char *emu_chardev_name(const struct emu_chardev *c);
+
+/*
+ * Netlink mode (emu-netlink.c): no FUSE file is served; every message the
+ * driver would queue is handed to @fn at once (the kernel's
+ * hvutil_transport_send() in netlink mode: sent, never "unread"); a
+ * negative return fails it like the driver's send failure. The daemon's
+ * connector messages come in through emu_chardev_inject(), which applies
+ * the same registration and reply rules as a write() on the char device and
+ * returns what the driver's handler would (not reported over the connector).
+ * @late: the message answers an earlier message than the last one sent (its
+ * connector seq says so), e.g. the hibernation THAW after a new request.
+ */
+typedef int (*emu_deliver_fn)(const void *msg, size_t len, void *userdata);
+void emu_chardev_set_deliver(struct emu_chardev *c, emu_deliver_fn fn, void *userdata);
+int emu_chardev_inject(struct emu_chardev *c, const void *buf, size_t size, uint32_t sender,
+		       bool late);

@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include "emu-chardev.h"
 #include "emu-daemon.h"
+#include "emu-netlink.h"
 #include "emu-scratch.h"
 #include "emu-util.h"
 #include "hv-status.h"
@@ -61,6 +63,8 @@ enum step_kind {
 	STEP_RESET,
 	STEP_FOREIGN_FREEZE,
 	STEP_FOREIGN_THAW,
+	STEP_RUN,
+	STEP_NL_FOREIGN,
 	_STEP_KIND_MAX,
 };
 
@@ -70,6 +74,7 @@ enum step_arg {
 	ARG_MS,     /* :MS */
 	ARG_OP,     /* :N */
 	ARG_HEX,    /* :HEX */
+	ARG_ARGV,   /* :PROGRAM[,ARG...] */
 	ARG_SIG,    /* :SIGNAME */
 	ARG_INDEX,  /* :I */
 };
@@ -118,6 +123,8 @@ static const struct step_def {
 	{ "reset", STEP_RESET, ARG_NONE, 0, 0, EXPECT_NONE },
 	{ "foreign-freeze", STEP_FOREIGN_FREEZE, ARG_INDEX, 0, X_OKFAIL, EXPECT_OK },
 	{ "foreign-thaw", STEP_FOREIGN_THAW, ARG_INDEX, 0, X_OKFAIL, EXPECT_OK },
+	{ "run", STEP_RUN, ARG_ARGV, 30000, X_EXIT, EXPECT_CODE },
+	{ "nl-foreign", STEP_NL_FOREIGN, ARG_OP, 500, 0, EXPECT_NONE },
 };
 
 struct step {
@@ -147,6 +154,7 @@ struct opts {
 	bool quiet;
 	bool keep_going;
 	const char *json;
+	bool netlink; /* --transport netlink */
 };
 
 struct emu {
@@ -156,6 +164,7 @@ struct emu {
 
 	struct emu_devdir *dir;
 	struct emu_chardev *vss;
+	struct emu_netlink *nl;
 	struct emu_scratch *scratch;
 	struct emu_probes probes;
 	struct emu_daemon daemon;
@@ -186,6 +195,20 @@ static bool abort_on_signal_or_exit(void *userdata)
 	if (got_signal)
 		return true;
 	return e->have_daemon && !emu_daemon_running(&e->daemon);
+}
+
+/* netlink: only our daemon (or its process group) is the peer */
+static bool is_our_daemon(pid_t pid, void *userdata)
+{
+	struct emu *e = userdata;
+	pid_t ours;
+
+	if (!e->have_daemon)
+		return true;
+	pthread_mutex_lock(&e->daemon.lock);
+	ours = e->daemon.pid;
+	pthread_mutex_unlock(&e->daemon.lock);
+	return pid > 0 && ours > 0 && (pid == ours || getpgid(pid) == ours);
 }
 
 static void device_event(uint64_t t_ns, const char *dev, const char *text,
@@ -384,6 +407,8 @@ static int step_request(struct emu *e, struct step *s, char *why, size_t why_len
 	case STEP_RESET:
 	case STEP_FOREIGN_FREEZE:
 	case STEP_FOREIGN_THAW:
+	case STEP_RUN:
+	case STEP_NL_FOREIGN:
 	case _STEP_KIND_MAX:
 		return FAIL("not a request step");
 	}
@@ -708,6 +733,75 @@ static int step_released(struct emu *e, struct step *s, char *why, size_t why_le
 		    (unsigned long long)s->ms, list);
 }
 
+/*
+ * run:PROGRAM[,ARG...][=CODE|SIGNAL|any]: runs a program inside the sandbox
+ * (e.g. the daemon's --thaw-all) and checks how it ended (default: status 0).
+ */
+static int step_run(struct emu *e, struct step *s, char *why, size_t why_len)
+{
+	char *copy = strdup((const char *)s->raw);
+	char *argv[32];
+	size_t argc = 0;
+	uint64_t end = emu_now_ns() + s->ms * EMU_NSEC_PER_MSEC;
+	char desc[64];
+	pid_t pid;
+	int status = 0, r;
+
+	if (!copy)
+		return FAIL("out of memory");
+	if (require_sandbox(e, "run a program", why, why_len) < 0) {
+		free(copy);
+		return -1;
+	}
+
+	for (char *tok = strtok(copy, ","); tok && argc < 31; tok = strtok(NULL, ","))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+
+	r = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+	if (r != 0) {
+		free(copy);
+		return FAIL("cannot run %s: %s", argv[0], strerror(r));
+	}
+	emu_tl("host        running %s (pid %d)", (const char *)s->raw, (int)pid);
+
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (emu_now_ns() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			free(copy);
+			return FAIL("%s still running after %llu ms", (const char *)s->raw,
+				    (unsigned long long)s->ms);
+		}
+		emu_sleep_ms(10);
+	}
+	free(copy);
+
+	emu_daemon_describe(status, desc, sizeof(desc));
+	emu_tl("host        %s ended: %s", (const char *)s->raw, desc);
+	switch (s->expect) {
+	case EXPECT_CODE:
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != s->code)
+			return FAIL("expected exit status %d, got %s", s->code, desc);
+		break;
+	case EXPECT_SIGNAL:
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != s->code)
+			return FAIL("expected death by %s, got %s", emu_signal_name(s->code), desc);
+		break;
+	case EXPECT_ANY:
+	case EXPECT_NONE:
+	case EXPECT_OK:
+	case EXPECT_FAIL:
+	case EXPECT_TIMEOUT:
+		break;
+	}
+	return 0;
+}
+
 static int step_wait_exit(struct emu *e, struct step *s, char *why, size_t why_len)
 {
 	char desc[64];
@@ -827,6 +921,21 @@ static int run_step(struct emu *e, struct step *s, char *why, size_t why_len)
 		return rc < 0 ? FAIL("cannot signal the daemon: %s", strerror(-rc)) : 0;
 	case STEP_WAIT_EXIT:
 		return step_wait_exit(e, s, why, why_len);
+	case STEP_RUN:
+		return step_run(e, s, why, why_len);
+	case STEP_NL_FOREIGN: {
+		struct hv_vss_msg msg = { .vss_hdr.operation = (uint8_t)s->num };
+		uint32_t port = 0;
+
+		if (!e->nl)
+			return FAIL("nl-foreign needs --transport netlink");
+		rc = emu_netlink_foreign(e->nl, &msg, sizeof(msg), s->ms, &port);
+		emu_tl("host        op %u from foreign port %u: %s", s->num, port,
+		       rc == 0 ? "no answer (refused)" : strerror(-rc));
+		return rc < 0 ? FAIL("foreign request: %s", rc == -EPROTO ? "the daemon answered it"
+									   : strerror(-rc))
+			      : 0;
+	}
 	case STEP_START_DAEMON:
 		if (!e->have_daemon)
 			return FAIL("no daemon (--daemon) to start");
@@ -910,6 +1019,14 @@ static int parse_step(const char *word, struct step *s)
 		if (!arg || emu_parse_signal(arg, &s->sig) < 0)
 			goto bad_arg;
 		break;
+	case ARG_ARGV:
+		if (!arg || !*arg)
+			goto bad_arg;
+		s->raw = (uint8_t *)strdup(arg);
+		if (!s->raw)
+			goto bad_arg;
+		s->raw_len = strlen(arg);
+		break;
 	}
 
 	if (exp) {
@@ -968,6 +1085,9 @@ static void usage(FILE *f)
 "                        (\"-\": JSON on stdout, the timeline on stderr)\n"
 "  --keep-going          run the remaining steps after a failed one\n"
 "  --quiet               print failures and the result only\n"
+"  --transport chardev|netlink   how the daemon reaches the emulated driver: the FUSE\n"
+"                        char device (default), or the netlink connector (no FUSE; the\n"
+"                        daemon needs --transport=netlink --allow-user-peer; see emu-netlink.h)\n"
 "\n"
 "Steps (=X sets the expected result; requests default to =ok):\n"
 "  wait-register[:MS]          the daemon registered (default 10000)\n"
@@ -987,6 +1107,9 @@ static void usage(FILE *f)
 "  reset                       emulated driver reset (EBADF until the daemon reopens)\n"
 "  foreign-freeze:I[=ok|fail]  FIFREEZE scratch fs I from the emulator\n"
 "  foreign-thaw:I[=ok|fail]    FITHAW scratch fs I\n"
+"  run:PROGRAM[,ARG...][=CODE|SIGNAME|any]  run a program in the sandbox (default =0)\n"
+"  nl-foreign:N                (netlink) op N from another user-space port; the daemon\n"
+"                              must not answer within 500 ms\n"
 "\n"
 "Request lines: posted at T, read and replied relative to the post time.\n"
 "Exit: 0 all expectations held, 1 one failed, 2 usage or setup error.\n");
@@ -1003,6 +1126,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		OPT_TIMEOUT,
 		OPT_JSON,
 		OPT_KEEP_GOING,
+		OPT_TRANSPORT,
 	};
 	static const struct option longopts[] = {
 		{ "devdir", required_argument, NULL, OPT_DEVDIR },
@@ -1013,6 +1137,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "json", required_argument, NULL, OPT_JSON },
 		{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
+		{ "transport", required_argument, NULL, OPT_TRANSPORT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -1065,6 +1190,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_KEEP_GOING:
 			o->keep_going = true;
+			break;
+		case OPT_TRANSPORT:
+			if (strcmp(optarg, "netlink") != 0 && strcmp(optarg, "chardev") != 0) {
+				fprintf(stderr, "hv-emu: --transport: '%s' is not chardev or netlink\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->netlink = strcmp(optarg, "netlink") == 0;
 			break;
 		case 'q':
 			o->quiet = true;
@@ -1314,15 +1447,27 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = emu_devdir_add(e.dir, &emu_svc_vss, &e.vss);
 	if (rc == 0)
-		rc = emu_devdir_start(e.dir);
+		rc = e.o.netlink ? emu_netlink_start(e.vss, HV_CN_VSS_IDX, HV_CN_VSS_VAL, device_event,
+						     &e, &e.nl)
+				 : emu_devdir_start(e.dir);
+	if (rc == 0 && e.nl)
+		emu_netlink_set_filter(e.nl, is_our_daemon, &e);
+	if (rc < 0 && e.o.netlink) {
+		fprintf(stderr, "hv-emu: cannot open the netlink connector (group %#x): %s\n",
+			HV_CN_VSS_IDX, strerror(-rc));
+		exit_code = 2;
+		goto out_dir;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "hv-emu: cannot mount the FUSE device directory at %s: %s\n",
 			e.o.devdir, strerror(-rc));
 		exit_code = 2;
 		goto out_dir;
 	}
-	emu_tl("host        %s/%s ready (FUSE); %u scratch fs; timeouts FREEZE %llu ms, other %llu ms",
-	       e.o.devdir, emu_svc_vss.name, e.scratch->n,
+	emu_tl("host        %s%s%s ready (%s); %u scratch fs; timeouts FREEZE %llu ms, other %llu ms",
+	       e.o.netlink ? "netlink connector " : e.o.devdir, e.o.netlink ? "" : "/",
+	       e.o.netlink ? "0xa.1" : emu_svc_vss.name, e.o.netlink ? "netlink" : "FUSE",
+	       e.scratch->n,
 	       (unsigned long long)e.o.timeout_freeze_ms, (unsigned long long)e.o.timeout_ms);
 
 	if (e.have_daemon) {
@@ -1407,6 +1552,7 @@ int main(int argc, char **argv)
 	}
 
 out_dir:
+	e.nl = emu_netlink_free(e.nl);
 	e.dir = emu_devdir_free(e.dir);
 	if (e.have_daemon && exit_code == 2 && emu_daemon_running(&e.daemon))
 		emu_daemon_stop(&e.daemon, STOP_TERM_MS, STOP_KILL_MS);

@@ -24,8 +24,21 @@ count_args=()
 export HV_EMU_CONFIG="$config"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$sandbox" --fs "$fs" "${count_args[@]}" --timeout "$timeout" --copy "$daemon" -- \
-	"$emu" --daemon "/bin/$(basename "$daemon")" "$@" 2>&1 | tee "$out"
+# HV_SCENARIO_SETUP: a command run inside the sandbox before hv-emu (through
+# dash); HV_SCENARIO_COPY: more executables to copy in (space separated).
+copies=(--copy "$daemon")
+for c in ${HV_SCENARIO_COPY:-}; do
+	copies+=(--copy "$c")
+done
+if [ -n "${HV_SCENARIO_SETUP:-}" ]; then
+	quoted=$(printf ' %q' --daemon "/bin/$(basename "$daemon")" "$@")
+	"$sandbox" --fs "$fs" "${count_args[@]}" --timeout "$timeout" "${copies[@]}" \
+		--copy /bin/dash --copy "$emu" -- \
+		/bin/dash -c "$HV_SCENARIO_SETUP && exec /bin/hv-emu$quoted" 2>&1 | tee "$out"
+else
+	"$sandbox" --fs "$fs" "${count_args[@]}" --timeout "$timeout" "${copies[@]}" -- \
+		"$emu" --daemon "/bin/$(basename "$daemon")" "$@" 2>&1 | tee "$out"
+fi
 rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] && exit "$rc"
 

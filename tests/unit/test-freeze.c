@@ -5,7 +5,8 @@
  * (FAKE_FD_BASE + index, above any real fd); everything else (the marker in
  * a tmpfs test directory) passes through to the real calls, except that a
  * FIFREEZE/FITHAW on a real fd aborts the test binary: nothing here may ever
- * freeze a real file system.
+ * freeze a real file system. The executor calls FIFREEZE and syncfs from
+ * several threads at once: the fake kernel's shared state is under a lock.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,6 +61,9 @@ static struct {
 	unsigned int n_ev;
 	unsigned int bad_calls;      /* double close, unknown fd ... */
 	char marker_path[256];
+	unsigned int freeze_delay_us; /* each FIFREEZE takes this long */
+	unsigned int in_flight;      /* FIFREEZE calls running right now */
+	unsigned int max_in_flight;
 } fake;
 
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -82,6 +86,13 @@ static void record(ev_type type, unsigned int idx)
 	else
 		fake.bad_calls++;
 
+	pthread_mutex_unlock(&fake_lock);
+}
+
+static void bad_call(void)
+{
+	pthread_mutex_lock(&fake_lock);
+	fake.bad_calls++;
 	pthread_mutex_unlock(&fake_lock);
 }
 
@@ -116,7 +127,7 @@ int __wrap_open(const char *path, int flags, ...)
 
 		record(EV_OPEN, i);
 		if (!(flags & O_DIRECTORY) || !(flags & O_CLOEXEC))
-			fake.bad_calls++;
+			bad_call();
 
 		if (fake.fs[i].open_errno) {
 			errno = fake.fs[i].open_errno;
@@ -165,7 +176,7 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 	}
 
 	if (!fs->is_open) {
-		fake.bad_calls++;
+		bad_call();
 		errno = EBADF;
 		return -1;
 	}
@@ -175,6 +186,17 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 		record(EV_FREEZE, (unsigned int) (fs - fake.fs));
 		if (fake.marker_path[0])
 			fs->marker_named = marker_names(fs);
+
+		if (fake.freeze_delay_us) {
+			pthread_mutex_lock(&fake_lock);
+			fake.in_flight++;
+			fake.max_in_flight = MAX(fake.max_in_flight, fake.in_flight);
+			pthread_mutex_unlock(&fake_lock);
+			g_usleep(fake.freeze_delay_us);
+			pthread_mutex_lock(&fake_lock);
+			fake.in_flight--;
+			pthread_mutex_unlock(&fake_lock);
+		}
 
 		if (fs->freeze_errno) {
 			errno = fs->freeze_errno;
@@ -218,7 +240,7 @@ int __wrap_close(int fd)
 
 	record(EV_CLOSE, (unsigned int) (fs - fake.fs));
 	if (!fs->is_open) {
-		fake.bad_calls++;
+		bad_call();
 		errno = EBADF;
 		return -1;
 	}
@@ -233,7 +255,7 @@ int __wrap_syncfs(int fd)
 
 	if (!fs) {
 		pthread_mutex_lock(&fake_lock);
-		fake.bad_calls++;
+		bad_call();
 		pthread_mutex_unlock(&fake_lock);
 		errno = EBADF;
 		return -1;
@@ -312,6 +334,8 @@ static void assert_result(const hv_freeze *f, unsigned int i, hv_freeze_result r
 }
 
 static const hv_freeze_options no_preflush = { .preflush = false, .foreign_is_error = true };
+static const hv_freeze_options sequential = { .preflush = true, .foreign_is_error = true };
+static const hv_freeze_options parallel = { .parallel_freeze = true, .foreign_is_error = true };
 
 static int setup(void **state)
 {
@@ -503,7 +527,7 @@ static void test_foreign_is_error(void **state)
 	foreign = plan_add(plan, "/fake/foreign", 0);
 	foreign->frozen = true; /* fsfreeze(8) got there first */
 	plan_add(plan, "/fake/c", 0);
-	assert_int_equal(hv_freeze_execute(plan, NULL, &f), -EBUSY);
+	assert_int_equal(hv_freeze_execute(plan, &sequential, &f), -EBUSY);
 	assert_result(f, 0, HV_FREEZE_THAWED, 0);
 	assert_result(f, 1, HV_FREEZE_FOREIGN, -EBUSY);
 	assert_result(f, 2, HV_FREEZE_NOT_TRIED, 0);
@@ -696,6 +720,154 @@ static void test_no_preflush(void **state)
 	assert_events("S", "");
 }
 
+/* Where in the event list the first and last event of @type on [lo, hi) are. */
+static void event_span(ev_type type, unsigned int lo, unsigned int hi, unsigned int *first,
+		       unsigned int *last)
+{
+	unsigned int i;
+
+	*first = EVENTS_MAX;
+	*last = 0;
+	for (i = 0; i < fake.n_ev; i++) {
+		if (fake.ev[i].type != type || fake.ev[i].idx < lo || fake.ev[i].idx >= hi)
+			continue;
+
+		*first = MIN(*first, i);
+		*last = MAX(*last, i);
+	}
+}
+
+static void test_parallel_waves(void **state)
+{
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
+	g_autoptr(hv_freeze) f = NULL;
+	unsigned int i, n = 8, f0_first, f0_last, f1_first, f1_last;
+	char path[64];
+
+	/* wave 0: eight independent file systems; wave 1: the one under them */
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/fake/loop%u", i);
+		plan_add(plan, path, 0);
+	}
+
+	plan_add(plan, "/fake/root", 1);
+	fake.freeze_delay_us = 20000;
+	assert_int_equal(hv_freeze_execute(plan, NULL, &f), 0);
+	for (i = 0; i <= n; i++)
+		assert_result(f, i, HV_FREEZE_FROZEN, 0);
+
+	/* they overlapped, and the lower layer came only after all of wave 0 */
+	assert_true(fake.max_in_flight >= 2);
+	event_span(EV_FREEZE, 0, n, &f0_first, &f0_last);
+	event_span(EV_FREEZE, n, n + 1, &f1_first, &f1_last);
+	assert_true(f0_last < f1_first);
+	assert_int_equal(hv_freeze_n_entries(f), n + 1);
+
+	/* thawed in reverse wave order: the lower layer first */
+	clear_events();
+	assert_int_equal(hv_freeze_thaw(f), 0);
+	assert_events("T", "T8 T7 T6 T5 T4 T3 T2 T1 T0");
+	for (i = 0; i <= n; i++)
+		assert_false(fake.fs[i].frozen);
+}
+
+static void test_parallel_failure_rolls_back(void **state)
+{
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
+	g_autoptr(hv_freeze) f = NULL;
+	unsigned int i, n = 6, n_failed = 0, first, last;
+
+	for (i = 0; i < n; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/fake/fs%u", i);
+		plan_add(plan, path, 0);
+	}
+
+	fake.fs[3].freeze_errno = EIO;
+	plan_add(plan, "/fake/root", 1);
+	assert_int_equal(hv_freeze_execute(plan, &parallel, &f), -EIO);
+	assert_false(hv_freeze_is_frozen(f));
+	for (i = 0; i < n; i++) {
+		const hv_freeze_entry *e = entry(f, i);
+
+		/* frozen then rolled back, or never started once fs3 failed */
+		assert_true(e->result == HV_FREEZE_THAWED || e->result == HV_FREEZE_NOT_TRIED ||
+			    (i == 3 && e->result == HV_FREEZE_FAILED));
+		n_failed += e->result == HV_FREEZE_FAILED;
+		assert_false(fake.fs[i].frozen);
+		assert_false(fake.fs[i].is_open);
+	}
+
+	assert_int_equal(n_failed, 1);
+	assert_result(f, 3, HV_FREEZE_FAILED, -EIO);
+	assert_result(f, n, HV_FREEZE_NOT_TRIED, 0);
+	/* the lower layer's wave never started */
+	event_span(EV_FREEZE, n, n + 1, &first, &last);
+	assert_int_equal(first, EVENTS_MAX);
+}
+
+static void test_parallel_marker(void **state)
+{
+	g_autofree char *marker = marker_file();
+	const hv_freeze_options opts = { .parallel_freeze = true, .marker_path = marker };
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
+	g_autoptr(hv_freeze) f = NULL;
+	g_autofree char *contents = NULL, *expected = NULL, *hdr = header();
+	unsigned int i;
+
+	g_strlcpy(fake.marker_path, marker, sizeof(fake.marker_path));
+	plan_add(plan, "/fake/a", 0);
+	plan_add(plan, "/fake/foreign", 0)->frozen = true;
+	plan_add(plan, "/fake/vfat", 0)->freeze_errno = EOPNOTSUPP;
+	plan_add(plan, "/fake/b", 0);
+	plan_add(plan, "/fake/root", 1);
+	fake.freeze_delay_us = 5000;
+	/* EBUSY tolerated (foreign_is_error is false) */
+	assert_int_equal(hv_freeze_execute(plan, &opts, &f), 0);
+	for (i = 0; i < fake.n_fs; i++)
+		assert_true(fake.fs[i].marker_named);
+
+	/* the whole wave named before its first FIFREEZE, N lines after it */
+	contents = read_marker(marker);
+	assert_non_null(contents);
+	expected = g_strconcat(hdr,
+			       "F - /fake/a\n"
+			       "F - /fake/foreign\n"
+			       "F - /fake/vfat\n"
+			       "F - /fake/b\n"
+			       "N - /fake/foreign\n"
+			       "N - /fake/vfat\n"
+			       "F - /fake/root\n",
+			       NULL);
+	assert_string_equal(contents, expected);
+	assert_result(f, 1, HV_FREEZE_FOREIGN, -EBUSY);
+	assert_result(f, 2, HV_FREEZE_UNSUPPORTED, -EOPNOTSUPP);
+	assert_int_equal(hv_freeze_thaw(f), 0);
+	assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	assert_true(fake.fs[1].frozen);
+	assert_false(fake.fs[0].frozen || fake.fs[3].frozen || fake.fs[4].frozen);
+}
+
+static void test_parallel_off_is_plan_order(void **state)
+{
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
+	g_autoptr(hv_freeze) f = NULL;
+	unsigned int i;
+
+	for (i = 0; i < 5; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/fake/fs%u", i);
+		plan_add(plan, path, 0);
+	}
+
+	fake.freeze_delay_us = 1000;
+	assert_int_equal(hv_freeze_execute(plan, &sequential, &f), 0);
+	assert_events("F", "F0 F1 F2 F3 F4");
+	assert_int_equal(fake.max_in_flight, 1);
+}
+
 static int setup_dir(void **state)
 {
 	setup(state);
@@ -882,6 +1054,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_double_thaw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preflush_before_first_freeze, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_preflush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_waves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_failure_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_off_is_plan_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_marker, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_marker_contents, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_marker_removed_after_rollback, setup_dir,
 						teardown_dir),
