@@ -90,7 +90,11 @@ bool hv_transport_connector_available(void);
 int hv_transport_new(const hv_service *service, hv_transport_kind kind, const char *device,
 		     hv_transport **ret, const char **ret_why);
 
-/* Opens and registers with the driver. -EBUSY: another daemon holds it. */
+/*
+ * Opens and registers with the driver. -EBUSY: another daemon holds it.
+ * Netlink: -ENODEV when /proc/net/connector lists no handler for the
+ * service's id (no driver), -ETIMEDOUT when the version answer never came.
+ */
 int hv_transport_open(hv_transport *t);
 /* One whole message. -EAGAIN: none queued. -EPIPE/-EIO...: reset, reopen. */
 ssize_t hv_transport_recv(hv_transport *t, void *buf, size_t size);
