@@ -2,6 +2,7 @@
 #include "vss-daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "hv-connector.h"
 #include "hv-freeze.h"
 #include "hv-log.h"
+#include "hv-macro.h"
 #include "hv-mount.h"
 #include "hv-notify.h"
 #include "hv-status.h"
@@ -410,6 +412,44 @@ static char *iso_time(gint64 real_us)
 }
 
 /*
+ * Replaces @path with @text through a temporary file and rename(), so that a
+ * reader sees the old or the new file whole. No fsync: it lives on a tmpfs.
+ * (GLib 2.74's in-place mode does not truncate a longer old file.)
+ */
+static int write_file_replace(const char *path, const char *text)
+{
+	g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+	size_t len = strlen(text);
+	hv_autofd int fd = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+
+			unlink(tmp);
+			return r;
+		}
+		done += (size_t)n;
+	}
+
+	if (rename(tmp, path) < 0) {
+		int r = -errno;
+
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
+/*
  * The status file in the runtime directory (a tmpfs), read by --status.
  * Never written while file systems are frozen.
  */
@@ -418,10 +458,13 @@ static void write_status(vss_daemon *v)
 	g_autoptr(GKeyFile) kf = NULL;
 	g_autofree char *data = NULL;
 	g_autofree char *since = NULL;
-	g_autoptr(GError) error = NULL;
+	int r;
 
-	/* The state may already say "idle" while the thaw is still to come. */
-	if (!v->status_path || v->freeze || v->state == VSS_STATE_FREEZING)
+	/*
+	 * The runtime directory is a tmpfs (like the marker's), so this is safe
+	 * while frozen; an administrator sees "frozen since ...".
+	 */
+	if (!v->status_path)
 		return;
 
 	kf = g_key_file_new();
@@ -450,10 +493,9 @@ static void write_status(vss_daemon *v)
 	}
 
 	data = g_key_file_to_data(kf, NULL, NULL);
-	/* No fsync: this lives on a tmpfs, and must never wait on a disk. */
-	if (!g_file_set_contents_full(v->status_path, data, -1, G_FILE_SET_CONTENTS_NONE, 0644,
-				      &error))
-		g_debug("Failed to write %s: %s", v->status_path, error->message);
+	r = write_file_replace(v->status_path, data);
+	if (r < 0)
+		hv_log_debug_errno(r, "Failed to write %s: %m", v->status_path);
 }
 
 static int do_freeze(vss_daemon *v)
@@ -773,6 +815,7 @@ static bool pid_is_daemon(pid_t pid)
 static void print_status(vss_daemon *v)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) error = NULL;
 	g_autoptr(hv_freeze_plan) plan = NULL;
 	g_autoptr(GPtrArray) hooks = NULL;
 	g_autoptr(GPtrArray) skipped = NULL;
@@ -781,7 +824,7 @@ static void print_status(vss_daemon *v)
 	gint64 pid;
 
 	printf("hv_vss_daemon status (runtime directory %s)\n", hv_daemon_get_runtime_dir(v->daemon));
-	if (g_key_file_load_from_file(kf, v->status_path, G_KEY_FILE_NONE, NULL)) {
+	if (g_key_file_load_from_file(kf, v->status_path, G_KEY_FILE_NONE, &error)) {
 		g_autofree char *state = g_key_file_get_string(kf, "daemon", "state", NULL);
 		g_autofree char *since = g_key_file_get_string(kf, "daemon", "since", NULL);
 		g_autofree char *transport = g_key_file_get_string(kf, "daemon", "transport", NULL);
@@ -797,8 +840,8 @@ static void print_status(vss_daemon *v)
 		printf("  backups:    %" G_GUINT64_FORMAT " served\n",
 		       g_key_file_get_uint64(kf, "daemon", "backups", NULL));
 	} else {
-		printf("  daemon:     no status in %s (not running, or never started here)\n",
-		       v->status_path);
+		printf("  daemon:     no status: %s (not running, or never started here)\n",
+		       error->message);
 	}
 
 	marker = NULL;
