@@ -95,6 +95,10 @@ static const hv_service vss_service = {
 	.parse_register_reply = vss_parse_register_reply,
 	.cn_idx = HV_CN_VSS_IDX,
 	.cn_val = HV_CN_VSS_VAL,
+	/* old drivers: REGISTER over the connector, no answer (never on the char device) */
+	.legacy_register_msg = &(const struct hv_vss_msg){ .vss_hdr.operation = HV_VSS_OP_REGISTER },
+	.legacy_register_len = sizeof(struct hv_vss_msg),
+	.legacy_version = HV_VSS_OP_REGISTER,
 };
 
 static gboolean thaw_all;
@@ -635,8 +639,14 @@ static int open_transport(vss_daemon *v)
 
 	v->io_source = g_unix_fd_add(v->transport->fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_readable,
 				     v);
-	g_info("Registered with the VSS driver on %s (transport %s, driver protocol %u)",
-	       v->transport->device, v->transport->ops->name, v->transport->version);
+	if (v->transport->legacy_registered)
+		g_info("Registered with the VSS driver on %s (transport %s, legacy driver protocol "
+		       "%u: no answer to REGISTER1 within %d ms, registered with REGISTER)",
+		       v->transport->device, v->transport->ops->name, v->transport->version,
+		       v->transport->legacy_fallback_ms);
+	else
+		g_info("Registered with the VSS driver on %s (transport %s, driver protocol %u)",
+		       v->transport->device, v->transport->ops->name, v->transport->version);
 	hv_notify_status("Idle; registered on %s", v->transport->device);
 	return 0;
 }

@@ -44,6 +44,15 @@ typedef struct hv_service {
 	 */
 	uint32_t cn_idx;
 	uint32_t cn_val;
+	/*
+	 * Connector only: the legacy registration (VSS_OP_REGISTER, 128) that
+	 * old drivers take instead, answering nothing. Sent when no answer to
+	 * register_msg came within t->legacy_fallback_ms; the transport is
+	 * then registered with t->version = legacy_version. NULL: no fallback.
+	 */
+	const void *legacy_register_msg;
+	size_t legacy_register_len;
+	uint32_t legacy_version;
 } hv_service;
 
 typedef struct hv_transport hv_transport;
@@ -71,6 +80,9 @@ struct hv_transport {
 	unsigned int n_dropped;      /* malformed, oversized or foreign-id messages dropped */
 	unsigned int n_refused;      /* messages from a refused (user-space) sender */
 	uint32_t refused_port;       /* the last refused sender's port */
+	int legacy_fallback_ms;      /* wait for the version answer before the legacy REGISTER */
+	bool legacy_registered;      /* registered with the legacy message (no version answer) */
+	unsigned int n_late_version; /* version answers that came after the legacy fallback */
 };
 
 extern const hv_transport_ops hv_transport_chardev_ops;
@@ -93,7 +105,11 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 /*
  * Opens and registers with the driver. -EBUSY: another daemon holds it.
  * Netlink: -ENODEV when /proc/net/connector lists no handler for the
- * service's id (no driver), -ETIMEDOUT when the version answer never came.
+ * service's id (no driver), -ETIMEDOUT when the version answer never came
+ * and the service has no legacy registration. With one, no answer within
+ * t->legacy_fallback_ms (default 1000) sends the legacy registration, which
+ * has no answer, and succeeds with t->legacy_registered set; a version
+ * answer arriving later is dropped by recv (t->n_late_version).
  */
 int hv_transport_open(hv_transport *t);
 /* One whole message. -EAGAIN: none queued. -EPIPE/-EIO...: reset, reopen. */

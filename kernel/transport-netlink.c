@@ -46,6 +46,7 @@ typedef struct nl_priv {
 	uint32_t peer_port; /* sender of the last accepted request */
 	uint32_t user_peer; /* the user-space peer allowed, once heard from */
 	uint32_t req_seq, req_ack;
+	bool expect_late_version; /* legacy fallback taken, no request yet */
 	uint8_t *txbuf;
 	size_t txsize;
 } nl_priv;
@@ -205,27 +206,80 @@ static ssize_t nl_recv_one(hv_transport *t, void *buf, size_t size)
 	return (ssize_t)f.len;
 }
 
+/*
+ * Sends a registration message: to the kernel (port 0), as the driver
+ * expects. A user-space peer cannot see that: in that (test) mode, multicast
+ * it to the service's group instead and leave a real driver alone. A sendmsg
+ * to a group is always also a unicast, so that goes to our own port, and
+ * recv drops it.
+ */
+static int nl_send_register(hv_transport *t, const void *msg, size_t len)
+{
+	nl_priv *p = t->priv;
+
+	if (t->allow_user_peer)
+		return nl_send_to(t, nl_socket_get_local_port(p->sk),
+				  hv_cn_group_mask(t->service->cn_idx), p->next_seq++, 0, msg, len);
+	return nl_send_to(t, 0, 0, p->next_seq++, 0, msg, len);
+}
+
+/* Waits up to @timeout_ms for the version answer; 0, -ETIMEDOUT or -errno. */
+static int nl_wait_version(hv_transport *t, uint8_t *buf, size_t bufsize, int timeout_ms)
+{
+	const hv_service *s = t->service;
+	int64_t deadline = now_ms() + timeout_ms;
+	int r;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+
+		n = nl_recv_one(t, buf, bufsize);
+		if (n == -EAGAIN)
+			continue;
+		if (n < 0)
+			return (int)n;
+
+		if (s->parse_register_reply)
+			return s->parse_register_reply(buf, (size_t)n, &t->version);
+		return (size_t)n == s->register_reply_len ? 0 : -EBADMSG;
+	}
+}
+
+/*
+ * REGISTER1 first; current drivers answer it with their version. Old
+ * drivers (hv_snapshot.c before REGISTER1) take only the legacy REGISTER
+ * while waiting for a daemon and ignore anything else without answering:
+ * when the answer has not come within t->legacy_fallback_ms, send the
+ * legacy registration, which has no answer, and count as registered. A
+ * version answer that still comes later is dropped by netlink_recv().
+ */
 static int nl_handshake(hv_transport *t)
 {
 	const hv_service *s = t->service;
 	nl_priv *p = t->priv;
-	int64_t deadline;
+	bool legacy = s->legacy_register_msg && s->legacy_register_len;
+	int timeout_ms = t->handshake_timeout_ms;
 	size_t bufsize;
 	uint8_t *buf;
 	int r;
 
-	/*
-	 * To the kernel (port 0), as the driver expects. A user-space peer
-	 * cannot see that: in that (test) mode, multicast it to the service's
-	 * group instead and leave a real driver alone. A sendmsg to a group is
-	 * always also a unicast, so that goes to our own port, and recv drops
-	 * it.
-	 */
-	if (t->allow_user_peer)
-		r = nl_send_to(t, nl_socket_get_local_port(p->sk), hv_cn_group_mask(s->cn_idx),
-			       p->next_seq++, 0, s->register_msg, s->register_len);
-	else
-		r = nl_send_to(t, 0, 0, p->next_seq++, 0, s->register_msg, s->register_len);
+	t->legacy_registered = false;
+	p->expect_late_version = false;
+
+	r = nl_send_register(t, s->register_msg, s->register_len);
 	if (r < 0)
 		return r;
 
@@ -239,42 +293,17 @@ static int nl_handshake(hv_transport *t)
 	if (!buf)
 		return -ENOMEM;
 
-	deadline = now_ms() + t->handshake_timeout_ms;
-	for (;;) {
-		struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
-		int64_t left = deadline - now_ms();
-		ssize_t n;
+	if (legacy && t->legacy_fallback_ms < timeout_ms)
+		timeout_ms = t->legacy_fallback_ms;
 
-		if (left <= 0) {
-			r = -ETIMEDOUT;
-			break;
-		}
-
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			r = -errno;
-			break;
-		}
+	r = nl_wait_version(t, buf, bufsize, timeout_ms);
+	if (r == -ETIMEDOUT && legacy) {
+		r = nl_send_register(t, s->legacy_register_msg, s->legacy_register_len);
 		if (r == 0) {
-			r = -ETIMEDOUT;
-			break;
+			t->version = s->legacy_version;
+			t->legacy_registered = true;
+			p->expect_late_version = true;
 		}
-
-		n = nl_recv_one(t, buf, bufsize);
-		if (n == -EAGAIN)
-			continue;
-		if (n < 0) {
-			r = (int)n;
-			break;
-		}
-
-		if (s->parse_register_reply)
-			r = s->parse_register_reply(buf, (size_t)n, &t->version);
-		else
-			r = (size_t)n == s->register_reply_len ? 0 : -EBADMSG;
-		break;
 	}
 
 	free(buf);
@@ -345,8 +374,10 @@ static int netlink_open(hv_transport *t)
 		return -ENOMEM;
 	t->priv = p;
 
-	p->txsize =
-	    HV_CN_HDR_LEN + (s->max_msg > s->register_len ? s->max_msg : s->register_len) + 4;
+	p->txsize = s->max_msg > s->register_len ? s->max_msg : s->register_len;
+	if (s->legacy_register_len > p->txsize)
+		p->txsize = s->legacy_register_len;
+	p->txsize += HV_CN_HDR_LEN + 4;
 	p->txbuf = malloc(p->txsize);
 	p->sk = nl_socket_alloc();
 	if (!p->txbuf || !p->sk) {
@@ -392,9 +423,29 @@ fail:
 	return r;
 }
 
+/*
+ * After the legacy fallback, a version answer may still come (a driver that
+ * was only slow): it is no request, so it is dropped and counted, until the
+ * first request shows the handshake is over.
+ */
 static ssize_t netlink_recv(hv_transport *t, void *buf, size_t size)
 {
-	return nl_recv_one(t, buf, size);
+	const hv_service *s = t->service;
+	nl_priv *p = t->priv;
+	ssize_t n = nl_recv_one(t, buf, size);
+	uint32_t version;
+
+	if (n < 0 || !p->expect_late_version)
+		return n;
+
+	if ((size_t)n == s->register_reply_len &&
+	    (!s->parse_register_reply || s->parse_register_reply(buf, (size_t)n, &version) == 0)) {
+		t->n_late_version++;
+		return -EAGAIN;
+	}
+
+	p->expect_late_version = false;
+	return n;
 }
 
 /* The reply goes to the sender of the request, with its seq and ack, as the original daemon did. */

@@ -116,6 +116,7 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 	t->kind = ops == &hv_transport_netlink_ops ? HV_TRANSPORT_NETLINK : HV_TRANSPORT_CHARDEV;
 	t->fd = -1;
 	t->handshake_timeout_ms = 5000;
+	t->legacy_fallback_ms = 1000;
 
 	if (ret_why)
 		*ret_why = why;

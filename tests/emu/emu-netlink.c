@@ -35,6 +35,7 @@ struct emu_netlink {
 	emu_sender_fn accept;
 	void *accept_ud;
 	uint32_t daemon_port; /* 0: none registered yet */
+	bool legacy;	      /* an old driver: REGISTER1 unknown, never answered */
 	uint32_t seq;	      /* of our last message */
 	uint8_t tx[RXBUF];
 };
@@ -92,7 +93,7 @@ static void nl_received(struct emu_netlink *nl, const uint8_t *buf, size_t n, ui
 {
 	hv_cn_frame f;
 	uint32_t old, seq;
-	bool ours, late = false;
+	bool ours, legacy, late = false;
 	int r;
 
 	if (port == 0)
@@ -111,6 +112,16 @@ static void nl_received(struct emu_netlink *nl, const uint8_t *buf, size_t n, ui
 	r = hv_cn_parse(buf, n, nl->idx, nl->val, EMU_MSG_MAX, &f);
 	if (r < 0) {
 		nl_event(nl, "dropped a %zu-byte message from port %u: %s", n, port, strerror(-r));
+		return;
+	}
+
+	pthread_mutex_lock(&nl->lock);
+	legacy = nl->legacy;
+	pthread_mutex_unlock(&nl->lock);
+	if (legacy && f.len && f.data[0] == HV_VSS_OP_REGISTER1) {
+		/* the old vss_cn_callback(): not REGISTER while waiting for a daemon, no answer */
+		nl_event(nl, "legacy driver: op %u from port %u ignored (spurious call, no answer)",
+			 f.data[0], port);
 		return;
 	}
 
@@ -140,6 +151,13 @@ static void nl_received(struct emu_netlink *nl, const uint8_t *buf, size_t n, ui
 	if (r < 0)
 		nl_event(nl, "the driver's handler returned %s (not reported over the connector)",
 			 strerror(-r));
+}
+
+void emu_netlink_set_legacy(struct emu_netlink *nl, bool legacy)
+{
+	pthread_mutex_lock(&nl->lock);
+	nl->legacy = legacy;
+	pthread_mutex_unlock(&nl->lock);
 }
 
 static void *nl_loop(void *arg)

@@ -44,6 +44,11 @@ int emu_netlink_start(struct emu_chardev *c, uint32_t idx, uint32_t val, emu_eve
  */
 void emu_netlink_set_filter(struct emu_netlink *nl, emu_sender_fn fn, void *userdata);
 /*
+ * Plays an old driver (before VSS_OP_REGISTER1): REGISTER1 (129) is ignored
+ * without an answer, the legacy REGISTER (128) registers without one.
+ */
+void emu_netlink_set_legacy(struct emu_netlink *nl, bool legacy);
+/*
  * A foreign sender: sends @msg to the daemon's port from a new socket (another
  * user-space port than the one the daemon answered) and waits @wait_ms for an
  * answer. 0: none came (refused), -EPROTO: the daemon answered it,

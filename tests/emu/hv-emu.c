@@ -155,6 +155,7 @@ struct opts {
 	bool keep_going;
 	const char *json;
 	bool netlink; /* --transport netlink */
+	bool legacy_driver; /* --legacy-driver */
 };
 
 struct emu {
@@ -1088,6 +1089,8 @@ static void usage(FILE *f)
 "  --transport chardev|netlink   how the daemon reaches the emulated driver: the FUSE\n"
 "                        char device (default), or the netlink connector (no FUSE; the\n"
 "                        daemon needs --transport=netlink --allow-user-peer; see emu-netlink.h)\n"
+"  --legacy-driver       with --transport netlink: play an old driver that knows only\n"
+"                        VSS_OP_REGISTER (128, no answer) and ignores REGISTER1 (129)\n"
 "\n"
 "Steps (=X sets the expected result; requests default to =ok):\n"
 "  wait-register[:MS]          the daemon registered (default 10000)\n"
@@ -1127,6 +1130,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		OPT_JSON,
 		OPT_KEEP_GOING,
 		OPT_TRANSPORT,
+		OPT_LEGACY_DRIVER,
 	};
 	static const struct option longopts[] = {
 		{ "devdir", required_argument, NULL, OPT_DEVDIR },
@@ -1138,6 +1142,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "json", required_argument, NULL, OPT_JSON },
 		{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
 		{ "transport", required_argument, NULL, OPT_TRANSPORT },
+		{ "legacy-driver", no_argument, NULL, OPT_LEGACY_DRIVER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -1199,6 +1204,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			o->netlink = strcmp(optarg, "netlink") == 0;
 			break;
+		case OPT_LEGACY_DRIVER:
+			o->legacy_driver = true;
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -1213,6 +1221,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	if (o->daemon_args && !o->daemon) {
 		fprintf(stderr, "hv-emu: --daemon-arg without --daemon\n");
+		return -EINVAL;
+	}
+	if (o->legacy_driver && !o->netlink) {
+		fprintf(stderr, "hv-emu: --legacy-driver needs --transport netlink (drivers without REGISTER1 had only the connector)\n");
 		return -EINVAL;
 	}
 	return optind;
@@ -1452,6 +1464,8 @@ int main(int argc, char **argv)
 				 : emu_devdir_start(e.dir);
 	if (rc == 0 && e.nl)
 		emu_netlink_set_filter(e.nl, is_our_daemon, &e);
+	if (rc == 0 && e.nl && e.o.legacy_driver)
+		emu_netlink_set_legacy(e.nl, true);
 	if (rc < 0 && e.o.netlink) {
 		fprintf(stderr, "hv-emu: cannot open the netlink connector (group %#x): %s\n",
 			HV_CN_VSS_IDX, strerror(-rc));

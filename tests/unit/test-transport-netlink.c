@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -259,6 +260,22 @@ static const hv_service nl_service = {
     .cn_val = 0x7,
 };
 
+/* The same, with the legacy registration an old driver takes instead. */
+static const hv_service nl_service_legacy = {
+    .name = "vss",
+    .device = "/nonexistent/hv_vss",
+    .max_msg = 8192,
+    .register_msg = &(const struct hv_vss_msg){.vss_hdr.operation = HV_VSS_OP_REGISTER1},
+    .register_len = sizeof(struct hv_vss_msg),
+    .register_reply_len = 4,
+    .parse_register_reply = vss_reply,
+    .cn_idx = 0x1d,
+    .cn_val = 0x7,
+    .legacy_register_msg = &(const struct hv_vss_msg){.vss_hdr.operation = HV_VSS_OP_REGISTER},
+    .legacy_register_len = sizeof(struct hv_vss_msg),
+    .legacy_version = HV_VSS_OP_REGISTER,
+};
+
 /* A raw connector socket playing the driver: joins the group, learns the port. */
 static int peer_open(uint32_t group)
 {
@@ -428,14 +445,99 @@ static void test_handshake_timeout(void **state)
 	hv_transport_free(t);
 }
 
+/*
+ * An old driver: REGISTER1 gets no answer, so after legacy_fallback_ms the
+ * transport sends REGISTER (128) and is registered at version 128. A version
+ * answer that still comes afterwards is dropped, not taken for a request.
+ */
+static void test_legacy_fallback(void **state)
+{
+	const uint32_t ver = HV_VSS_OP_REGISTER1;
+	uint8_t buf[512];
+	hv_transport *t = NULL;
+	int64_t t0, dt;
+	struct timespec ts;
+	ssize_t n;
+	int peer, status;
+
+	if (getuid() != 0 || !hv_transport_connector_available())
+		skip();
+	peer = peer_open(nl_service_legacy.cn_idx);
+	if (peer < 0)
+		skip();
+
+	assert_int_equal(hv_transport_new(&nl_service_legacy, HV_TRANSPORT_NETLINK, NULL, &t, NULL),
+			 0);
+	hv_transport_set_allow_user_peer(t, true);
+	assert_int_equal(t->legacy_fallback_ms, 1000); /* the default */
+	t->handshake_timeout_ms = 5000;
+	t->legacy_fallback_ms = 300;
+
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		uint32_t port = 0, port2 = 0;
+		hv_cn_frame f;
+
+		/* REGISTER1 first, left unanswered like the old vss_cn_callback() does */
+		n = peer_recv(peer, buf, sizeof(buf), &port);
+		if (n < 0 || hv_cn_parse(buf, (size_t)n, 0x1d, 7, 8192, &f) < 0 ||
+		    f.len != sizeof(struct hv_vss_msg) || f.data[0] != HV_VSS_OP_REGISTER1 || !port)
+			_exit(1);
+		/* then the legacy REGISTER from the same port */
+		n = peer_recv(peer, buf, sizeof(buf), &port2);
+		if (n < 0 || hv_cn_parse(buf, (size_t)n, 0x1d, 7, 8192, &f) < 0 ||
+		    f.len != sizeof(struct hv_vss_msg) || f.data[0] != HV_VSS_OP_REGISTER ||
+		    port2 != port)
+			_exit(2);
+		/* a late version answer, then a real request */
+		peer_send(peer, port, 0x1d, 7, &ver, 4);
+		peer_send(peer, port, 0x1d, 7, &freeze_msg, sizeof(freeze_msg));
+		_exit(0);
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	assert_int_equal(hv_transport_open(t), 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	dt = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0;
+	/* the fallback timeout, not the handshake timeout */
+	assert_true(dt >= 250 && dt < 3000);
+	assert_true(t->legacy_registered);
+	assert_int_equal(t->version, HV_VSS_OP_REGISTER);
+
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	n = recv_wait(t, buf, sizeof(buf));
+	assert_int_equal(n, sizeof(freeze_msg));
+	assert_int_equal(buf[0], HV_VSS_OP_FREEZE);
+	assert_int_equal(t->n_late_version, 1);
+	assert_int_equal(t->n_dropped, 0);
+
+	/* after the first request, a version-sized message is the daemon's to judge */
+	struct sockaddr_nl me;
+	socklen_t ml = sizeof(me);
+	assert_int_equal(getsockname(t->fd, (struct sockaddr *)&me, &ml), 0);
+	peer_send(peer, me.nl_pid, 0x1d, 7, &ver, 4);
+	n = recv_wait(t, buf, sizeof(buf));
+	assert_int_equal(n, 4);
+	assert_int_equal(t->n_late_version, 1);
+
+	hv_transport_free(t);
+	close(peer);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_build_parse), cmocka_unit_test(test_build_limits),
-	    cmocka_unit_test(test_truncated),	cmocka_unit_test(test_oversized),
-	    cmocka_unit_test(test_wrong_id),	cmocka_unit_test(test_sender),
-	    cmocka_unit_test(test_nl_errors),	cmocka_unit_test(test_selection),
-	    cmocka_unit_test(test_socket),	cmocka_unit_test(test_handshake_timeout),
+	    cmocka_unit_test(test_build_parse),	    cmocka_unit_test(test_build_limits),
+	    cmocka_unit_test(test_truncated),	    cmocka_unit_test(test_oversized),
+	    cmocka_unit_test(test_wrong_id),	    cmocka_unit_test(test_sender),
+	    cmocka_unit_test(test_nl_errors),	    cmocka_unit_test(test_selection),
+	    cmocka_unit_test(test_socket),	    cmocka_unit_test(test_handshake_timeout),
+	    cmocka_unit_test(test_legacy_fallback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
