@@ -734,6 +734,29 @@ static int step_released(struct emu *e, struct step *s, char *why, size_t why_le
 		    (unsigned long long)s->ms, list);
 }
 
+/* Whether a process ended as the step expects (=CODE, =SIGNAL or =any). */
+static int check_exit(const struct step *s, int status, const char *desc, char *why,
+		      size_t why_len)
+{
+	switch (s->expect) {
+	case EXPECT_CODE:
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != s->code)
+			return FAIL("expected exit status %d, got %s", s->code, desc);
+		break;
+	case EXPECT_SIGNAL:
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != s->code)
+			return FAIL("expected death by %s, got %s", emu_signal_name(s->code), desc);
+		break;
+	case EXPECT_ANY:
+	case EXPECT_NONE:
+	case EXPECT_OK:
+	case EXPECT_FAIL:
+	case EXPECT_TIMEOUT:
+		break;
+	}
+	return 0;
+}
+
 /*
  * run:PROGRAM[,ARG...][=CODE|SIGNAL|any]: runs a program inside the sandbox
  * (e.g. the daemon's --thaw-all) and checks how it ended (default: status 0).
@@ -784,23 +807,7 @@ static int step_run(struct emu *e, struct step *s, char *why, size_t why_len)
 
 	emu_daemon_describe(status, desc, sizeof(desc));
 	emu_tl("host        %s ended: %s", (const char *)s->raw, desc);
-	switch (s->expect) {
-	case EXPECT_CODE:
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != s->code)
-			return FAIL("expected exit status %d, got %s", s->code, desc);
-		break;
-	case EXPECT_SIGNAL:
-		if (!WIFSIGNALED(status) || WTERMSIG(status) != s->code)
-			return FAIL("expected death by %s, got %s", emu_signal_name(s->code), desc);
-		break;
-	case EXPECT_ANY:
-	case EXPECT_NONE:
-	case EXPECT_OK:
-	case EXPECT_FAIL:
-	case EXPECT_TIMEOUT:
-		break;
-	}
-	return 0;
+	return check_exit(s, status, desc, why, why_len);
 }
 
 static int step_wait_exit(struct emu *e, struct step *s, char *why, size_t why_len)
@@ -826,24 +833,7 @@ static int step_wait_exit(struct emu *e, struct step *s, char *why, size_t why_l
 	emu_tl("host        daemon exited: %s", desc);
 	e->reg_mark = emu_chardev_reg_seq(e->vss);
 
-	switch (s->expect) {
-	case EXPECT_CODE:
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != s->code)
-			return FAIL("expected exit status %d, got %s", s->code, desc);
-		break;
-	case EXPECT_SIGNAL:
-		if (!WIFSIGNALED(status) || WTERMSIG(status) != s->code)
-			return FAIL("expected death by %s, got %s", emu_signal_name(s->code),
-				    desc);
-		break;
-	case EXPECT_ANY:
-	case EXPECT_NONE:
-	case EXPECT_OK:
-	case EXPECT_FAIL:
-	case EXPECT_TIMEOUT:
-		break;
-	}
-	return 0;
+	return check_exit(s, status, desc, why, why_len);
 }
 
 static int step_foreign(struct emu *e, struct step *s, bool freeze, char *why,
