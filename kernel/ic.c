@@ -44,11 +44,11 @@ int hv_vmbus_packet_parse(const void *buf, size_t n, hv_vmbus_packet *ret)
 		return r;
 
 	*ret = (hv_vmbus_packet){
-		.type = desc.type,
-		.flags = desc.flags,
-		.hdr_len = (uint32_t)desc.offset8 << HV_VMBUS_PKT_SHIFT,
-		.total_len = (uint32_t)r,
-		.trans_id = desc.trans_id,
+	    .type = desc.type,
+	    .flags = desc.flags,
+	    .hdr_len = (uint32_t)desc.offset8 << HV_VMBUS_PKT_SHIFT,
+	    .total_len = (uint32_t)r,
+	    .trans_id = desc.trans_id,
 	};
 	ret->payload = (const uint8_t *)buf + ret->hdr_len;
 	ret->payload_len = ret->total_len - ret->hdr_len;
@@ -57,7 +57,8 @@ int hv_vmbus_packet_parse(const void *buf, size_t n, hv_vmbus_packet *ret)
 
 size_t hv_vmbus_packet_size(size_t payload_len)
 {
-	return DESC_LEN + ((payload_len + HV_VMBUS_PKT_ALIGN - 1) & ~(size_t)(HV_VMBUS_PKT_ALIGN - 1));
+	return DESC_LEN +
+	       ((payload_len + HV_VMBUS_PKT_ALIGN - 1) & ~(size_t)(HV_VMBUS_PKT_ALIGN - 1));
 }
 
 int hv_vmbus_packet_build(void *buf, size_t size, uint16_t type, uint16_t flags, uint64_t trans_id,
@@ -77,11 +78,11 @@ int hv_vmbus_packet_build(void *buf, size_t size, uint16_t type, uint16_t flags,
 		return -EMSGSIZE;
 
 	desc = (struct hv_vmpacket_descriptor){
-		.type = type,
-		.offset8 = DESC_LEN >> HV_VMBUS_PKT_SHIFT,
-		.len8 = (uint16_t)(total >> HV_VMBUS_PKT_SHIFT),
-		.flags = flags,
-		.trans_id = trans_id,
+	    .type = type,
+	    .offset8 = DESC_LEN >> HV_VMBUS_PKT_SHIFT,
+	    .len8 = (uint16_t)(total >> HV_VMBUS_PKT_SHIFT),
+	    .flags = flags,
+	    .trans_id = trans_id,
 	};
 	memcpy(buf, &desc, sizeof(desc));
 	if (len)
@@ -141,8 +142,8 @@ static struct hv_ic_version ver_at(const uint8_t *data, size_t i)
 }
 
 /* The first of ours (in our order) that the host lists in data[from, from + count). */
-static bool pick(const uint8_t *data, size_t from, size_t count, const uint32_t *ours, size_t n_ours,
-		 struct hv_ic_version *ret)
+static bool pick(const uint8_t *data, size_t from, size_t count, const uint32_t *ours,
+		 size_t n_ours, struct hv_ic_version *ret)
 {
 	for (size_t i = 0; i < n_ours; i++)
 		for (size_t j = from; j < from + count; j++) {
@@ -188,7 +189,8 @@ int hv_ic_negotiate(void *buf, size_t len, const uint32_t *fw, size_t n_fw, cons
 	    neg.icframe_vercnt <= HV_IC_MAX_VER_COUNT && neg.icmsg_vercnt <= HV_IC_MAX_VER_COUNT &&
 	    HV_ICMSG_NEGOTIATE_PKT_SIZE(neg.icframe_vercnt, neg.icmsg_vercnt) <= len)
 		ok = pick(p + data_off, 0, neg.icframe_vercnt, fw, n_fw, &chosen[0]) &&
-		     pick(p + data_off, neg.icframe_vercnt, neg.icmsg_vercnt, srv, n_srv, &chosen[1]);
+		     pick(p + data_off, neg.icframe_vercnt, neg.icmsg_vercnt, srv, n_srv,
+			  &chosen[1]);
 
 	neg.icframe_vercnt = ok ? 1 : 0;
 	neg.icmsg_vercnt = ok ? 1 : 0;
@@ -228,17 +230,17 @@ static int put_request_headers(void *buf, size_t size, uint16_t type, uint32_t f
 		return -EMSGSIZE;
 
 	pipe = (struct hv_vmbuspipe_hdr){
-		.flags = 0,
-		.msgsize = (uint32_t)(sizeof(hdr) + body_len),
+	    .flags = 0,
+	    .msgsize = (uint32_t)(sizeof(hdr) + body_len),
 	};
 	hdr = (struct hv_icmsg_hdr){
-		.icverframe = {HV_IC_VERSION_MAJOR(fw_version), HV_IC_VERSION_MINOR(fw_version)},
-		.icmsgtype = type,
-		.icvermsg = {HV_IC_VERSION_MAJOR(msg_version), HV_IC_VERSION_MINOR(msg_version)},
-		.icmsgsize = (uint16_t)body_len,
-		.status = 0,
-		.ictransaction_id = transaction_id,
-		.icflags = HV_ICMSGHDRFLAG_TRANSACTION | HV_ICMSGHDRFLAG_REQUEST,
+	    .icverframe = {HV_IC_VERSION_MAJOR(fw_version), HV_IC_VERSION_MINOR(fw_version)},
+	    .icmsgtype = type,
+	    .icvermsg = {HV_IC_VERSION_MAJOR(msg_version), HV_IC_VERSION_MINOR(msg_version)},
+	    .icmsgsize = (uint16_t)body_len,
+	    .status = 0,
+	    .ictransaction_id = transaction_id,
+	    .icflags = HV_ICMSGHDRFLAG_TRANSACTION | HV_ICMSGHDRFLAG_REQUEST,
 	};
 	memcpy(buf, &pipe, sizeof(pipe));
 	put_hdr(buf, &hdr);
@@ -308,7 +310,8 @@ int hv_ic_parse_negotiate_reply(const void *buf, size_t len, uint32_t *ret_fw, u
 	if (r < 0)
 		return r;
 
-	if (m.hdr.icmsgtype != HV_ICMSGTYPE_NEGOTIATE || !(m.hdr.icflags & HV_ICMSGHDRFLAG_RESPONSE))
+	if (m.hdr.icmsgtype != HV_ICMSGTYPE_NEGOTIATE ||
+	    !(m.hdr.icflags & HV_ICMSGHDRFLAG_RESPONSE))
 		return -EBADMSG;
 
 	if (ret_status)

@@ -33,7 +33,7 @@ static const char *root_or(const char *root, const char *dflt)
 }
 
 static void why_set(char *why, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void why_set(char *why, size_t size, const char *fmt, ...)
 {
@@ -339,6 +339,15 @@ static int open_emu(hv_transport *t, uio_priv *p)
 		return r;
 	}
 
+	/*
+	 * Interrupts on before the host sees us connect, so that anything it
+	 * posts after accepting raises one.
+	 */
+	r = attach_rings(p);
+	if (r < 0)
+		return r;
+	hv_ring_set_interrupt_mask(&p->rx, false);
+
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir,
 			     HV_UIO_EMU_IRQ_SOCKET) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -443,6 +452,14 @@ static int signal_host(hv_transport *t)
 		if (n < 0 && errno == EINTR)
 			continue;
 
+		/*
+		 * The emulated host's socket is full of signals it has not
+		 * read yet: it is bound to look, so this one is not needed.
+		 * (A UIO device never says EAGAIN here.)
+		 */
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+
 		return n < 0 ? -errno : -EIO;
 	}
 }
@@ -506,8 +523,13 @@ static int uio_send(hv_transport *t, const void *buf, size_t len)
 	if (r < 0)
 		return r;
 
-	if (signal || t->uio_signal_always)
-		return signal_host(t);
+	/* The packet is in the ring now: never report -EAGAIN after this point. */
+	if (signal || t->uio_signal_always) {
+		r = signal_host(t);
+		if (r == -EAGAIN)
+			r = -EIO;
+		return r;
+	}
 
 	return 0;
 }
@@ -519,9 +541,9 @@ static void uio_close(hv_transport *t)
 }
 
 const hv_transport_ops hv_transport_uio_ops = {
-	.name = "uio",
-	.open = uio_open,
-	.recv = uio_recv,
-	.send = uio_send,
-	.close = uio_close,
+    .name = "uio",
+    .open = uio_open,
+    .recv = uio_recv,
+    .send = uio_send,
+    .close = uio_close,
 };

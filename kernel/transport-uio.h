@@ -23,8 +23,10 @@
  *   (hv_uio_channel_cb), so the reader must clear it again when it has
  *   drained the ring, then look once more.
  *
- * How a daemon gets packets: poll t->fd for POLLIN, then call
- * hv_transport_recv() until it returns -EAGAIN. Each call hands over one
+ * How a daemon gets packets: right after open, and then whenever t->fd
+ * polls POLLIN, call hv_transport_recv() until it returns -EAGAIN (packets
+ * the host wrote before the daemon enabled interrupts raised none, so the
+ * first drain must not wait for one). Each call hands over one
  * VMBus packet's payload (from offset8 << 3: the IC message, pipe header
  * first, as hv_ic_msg_parse() expects) and consumes it from the RX ring.
  * The packet's transaction id is kept in t->last_trans_id. A payload larger
@@ -56,8 +58,8 @@
 #define HV_UIO_DEFAULT_RING_SIZE 0x4000U
 
 /* The emulated device: "emu:" followed by a directory. */
-#define HV_UIO_EMU_PREFIX "emu:"
-#define HV_UIO_EMU_RING_FILE "ring"
+#define HV_UIO_EMU_PREFIX     "emu:"
+#define HV_UIO_EMU_RING_FILE  "ring"
 #define HV_UIO_EMU_IRQ_SOCKET "irq"
 
 /*

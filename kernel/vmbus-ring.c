@@ -306,8 +306,7 @@ int hv_ring_write(hv_ring *r, const hv_ring_piece *iov, size_t n_iov, bool *ret_
 
 	/* hv_signal_on_write(): only when the consumer listens and the ring was empty. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	signal = !load_relaxed(&r->hdr->interrupt_mask) &&
-		 wr == load_relaxed(&r->hdr->read_index);
+	signal = !load_relaxed(&r->hdr->interrupt_mask) && wr == load_relaxed(&r->hdr->read_index);
 	if (ret_signal)
 		*ret_signal = signal;
 	return 0;
@@ -331,11 +330,11 @@ int hv_ring_write_packet(hv_ring *r, uint16_t type, uint16_t flags, uint64_t tra
 		return -EMSGSIZE;
 
 	desc = (struct hv_vmpacket_descriptor){
-		.type = type,
-		.offset8 = DESC_LEN >> HV_VMBUS_PKT_SHIFT,
-		.len8 = (uint16_t)(total >> HV_VMBUS_PKT_SHIFT),
-		.flags = flags,
-		.trans_id = trans_id,
+	    .type = type,
+	    .offset8 = DESC_LEN >> HV_VMBUS_PKT_SHIFT,
+	    .len8 = (uint16_t)(total >> HV_VMBUS_PKT_SHIFT),
+	    .flags = flags,
+	    .trans_id = trans_id,
 	};
 	iov[0] = (hv_ring_piece){.base = &desc, .len = sizeof(desc)};
 	iov[1] = (hv_ring_piece){.base = payload, .len = len};

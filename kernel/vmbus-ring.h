@@ -124,4 +124,3 @@ bool hv_ring_interrupt_masked(const hv_ring *r);
 
 /* The producer asks to be signalled once size bytes are free (0: no longer waiting). */
 void hv_ring_set_pending_send(hv_ring *r, uint32_t size);
-

@@ -36,7 +36,8 @@ _Static_assert(offsetof(struct hv_vmpacket_descriptor, trans_id) == 8, "trans_id
 /* Sizes are in 8-byte units on the wire (VMBUS_CHANPKT_SIZE_SHIFT 3). */
 #define HV_VMBUS_PKT_SHIFT 3U
 #define HV_VMBUS_PKT_ALIGN 8U
-/* Every packet in a ring is followed by a u64: the writer's old write index << 32 (ring_buffer.c VMBUS_PKT_TRAILER). */
+/* Every packet in a ring is followed by a u64: the writer's old write index << 32 (ring_buffer.c
+ * VMBUS_PKT_TRAILER). */
 #define HV_VMBUS_PKT_TRAILER 8U
 
 /* enum vmbus_packet_type (include/linux/hyperv.h). */
@@ -106,8 +107,8 @@ _Static_assert(HV_ICMSG_HDR_LEN == 28, "ICMSG_HDR is 28 bytes");
 #define HV_IC_MAX_VER_COUNT 100U
 
 /* ICMSG_NEGOTIATE_PKT_SIZE(fw, srv): the bytes a negotiate offer must have. */
-#define HV_ICMSG_NEGOTIATE_PKT_SIZE(fw, srv)                                                       \
-	(HV_ICMSG_HDR_LEN + sizeof(struct hv_icmsg_negotiate) +                                    \
+#define HV_ICMSG_NEGOTIATE_PKT_SIZE(fw, srv)                    \
+	(HV_ICMSG_HDR_LEN + sizeof(struct hv_icmsg_negotiate) + \
 	 ((size_t)(fw) + (size_t)(srv)) * sizeof(struct hv_ic_version))
 
 /* The icmsgsize the kernel (and the UIO daemon) put in a negotiate reply. */
@@ -126,13 +127,13 @@ enum hv_icmsg_type {
 
 /* ICMSGHDRFLAG_*. */
 #define HV_ICMSGHDRFLAG_TRANSACTION 0x1U
-#define HV_ICMSGHDRFLAG_REQUEST 0x2U
-#define HV_ICMSGHDRFLAG_RESPONSE 0x4U
+#define HV_ICMSGHDRFLAG_REQUEST	    0x2U
+#define HV_ICMSGHDRFLAG_RESPONSE    0x4U
 
 /* A version as the kernel's int lists hold it: major << 16 | minor. */
-#define HV_IC_VERSION(major, minor) ((uint32_t)(((uint32_t)(major) << 16) | ((minor) & 0xffffU)))
-#define HV_IC_VERSION_MAJOR(v) ((uint16_t)((uint32_t)(v) >> 16))
-#define HV_IC_VERSION_MINOR(v) ((uint16_t)((uint32_t)(v) & 0xffffU))
+#define HV_IC_VERSION(major, minor) ((uint32_t)(((uint32_t)(major) << 16) | ((minor)&0xffffU)))
+#define HV_IC_VERSION_MAJOR(v)	    ((uint16_t)((uint32_t)(v) >> 16))
+#define HV_IC_VERSION_MINOR(v)	    ((uint16_t)((uint32_t)(v)&0xffffU))
 
 /*
  * The Guest services (fcopy) device: its fixed instance GUID is the directory
@@ -141,6 +142,6 @@ enum hv_icmsg_type {
  * include/linux/hyperv.h).
  */
 #define HV_IC_FCOPY_INSTANCE_GUID "eb765408-105f-49b6-b4aa-c123b64d17d4"
-#define HV_IC_FCOPY_CLASS_GUID "34d14be3-dee4-41c8-9ae7-6b174977c192"
+#define HV_IC_FCOPY_CLASS_GUID	  "34d14be3-dee4-41c8-9ae7-6b174977c192"
 /* WIN8_SRV_VERSION, the fcopy service version the UIO daemon offers. */
 #define HV_IC_FCOPY_SRV_VERSION HV_IC_VERSION(1, 1)

@@ -25,7 +25,7 @@
 #include "hv-status.h"
 #include "hv-transport.h"
 
-#define RING_SIZE 0x4000U /* per direction, as the upstream daemon's HV_RING_SIZE */
+#define RING_SIZE  0x4000U /* per direction, as the upstream daemon's HV_RING_SIZE */
 #define TIMEOUT_MS 10000
 
 static unsigned int n_tests, n_failed;
@@ -52,9 +52,9 @@ static void check(bool ok, const char *fmt, ...)
 static int guest_main(const char *device)
 {
 	static const hv_service svc = {
-		.name = "fcopy",
-		.uio_instance_guid = HV_IC_FCOPY_INSTANCE_GUID,
-		.uio_class_guid = HV_IC_FCOPY_CLASS_GUID,
+	    .name = "fcopy",
+	    .uio_instance_guid = HV_IC_FCOPY_INSTANCE_GUID,
+	    .uio_class_guid = HV_IC_FCOPY_CLASS_GUID,
 	};
 	const uint32_t fw[] = {HV_UTIL_FW_VERSION}, srv[] = {HV_IC_FCOPY_SRV_VERSION};
 	static uint8_t buf[RING_SIZE];
@@ -71,11 +71,12 @@ static int guest_main(const char *device)
 		return 11;
 	}
 
-	for (;;) {
+	/* Drain first (packets posted before interrupts were on raise none), then poll. */
+	for (bool first = true;; first = false) {
 		struct pollfd p = {.fd = t->fd, .events = POLLIN};
 		ssize_t n;
 
-		r = poll(&p, 1, TIMEOUT_MS);
+		r = first ? 1 : poll(&p, 1, TIMEOUT_MS);
 		if (r == 0) {
 			fprintf(stderr, "guest: no interrupt for %d ms\n", TIMEOUT_MS);
 			return 12;
@@ -166,8 +167,10 @@ static void test_round_trips(emu_vmbus *v)
 		/* Bodies come back padded: the packet payload is a multiple of 8. */
 		if (n < (ssize_t)len || status != (uint32_t)n || memcmp(back, body, len) != 0 ||
 		    tm.answered < tm.posted) {
-			if (!bad++)
+			if (!bad++) {
 				first_bad = (unsigned)i;
+				printf("# first bad: len %zu, n %zd, status %#x\n", len, n, status);
+			}
 			continue;
 		}
 		sum += tm.answered - tm.posted;
@@ -200,8 +203,10 @@ static void test_full_rings(emu_vmbus *v)
 						  (uint8_t)i, NULL, 0);
 		fill(pkt + len, 3000, (unsigned)i + 1000);
 		r = emu_vmbus_post(v, pkt, len + 3000, 5000 + (uint64_t)i, TIMEOUT_MS, NULL);
-		if (r < 0)
+		if (r < 0) {
+			printf("# burst: post %d: %s\n", i, strerror(-r));
 			break;
+		}
 		posted++;
 	}
 	check(posted == burst, "a burst of %d 3 KiB packets posted into a 16 KiB ring", burst);
@@ -214,7 +219,8 @@ static void test_full_rings(emu_vmbus *v)
 		ssize_t n = emu_vmbus_wait_reply(v, back, sizeof(back), &d, NULL, TIMEOUT_MS);
 
 		fill(pkt, 3000, (unsigned)i + 1000);
-		if (n == (ssize_t)hv_vmbus_packet_size(28 + 3000) - 16 && d.trans_id == 5000 + (uint64_t)i && back[24] == (uint8_t)i &&
+		if (n == (ssize_t)hv_vmbus_packet_size(28 + 3000) - 16 &&
+		    d.trans_id == 5000 + (uint64_t)i && back[24] == (uint8_t)i &&
 		    memcmp(back + 28, pkt, 3000) == 0)
 			ok++;
 	}

@@ -211,10 +211,13 @@ int emu_vmbus_accept(emu_vmbus *v, int timeout_ms)
 	return 0;
 }
 
-/* Reads every pending guest signal; each one is hv_uio_irqcontrol(1): RX unmasked. */
+/*
+ * Reads every pending guest signal; each one is hv_uio_irqcontrol(1): RX
+ * unmasked. Returns how many there were.
+ */
 static int take_signals(emu_vmbus *v)
 {
-	for (;;) {
+	for (int taken = 0;; taken++) {
 		int32_t one;
 		ssize_t n = recv(v->fd, &one, sizeof(one), MSG_DONTWAIT);
 
@@ -227,7 +230,7 @@ static int take_signals(emu_vmbus *v)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
+			return taken;
 		v->guest_gone = true;
 		return -EPIPE;
 	}
@@ -278,13 +281,21 @@ void emu_vmbus_set_look_interval(emu_vmbus *v, int ms)
 static int pump(emu_vmbus *v, bool want_reply, int timeout_ms)
 {
 	struct pollfd p = {.fd = v->fd, .events = POLLIN};
-	int r;
+	int r, taken;
 
 	if (v->fd < 0)
 		return -ENOTCONN;
 
+	/*
+	 * Signals are taken on every look, so they never pile up in the
+	 * socket; one taken here may be the one the caller waits for (room in
+	 * RX), so the caller looks again before anything blocks.
+	 */
+	taken = take_signals(v);
+	if (taken < 0)
+		return taken;
 	r = drain_tx(v);
-	if (r < 0 || (want_reply && v->head))
+	if (r < 0 || taken > 0 || (want_reply && v->head))
 		return r;
 
 	r = poll(&p, 1, v->look_ms > 0 && v->look_ms < timeout_ms ? v->look_ms : timeout_ms);
@@ -298,8 +309,8 @@ static int pump(emu_vmbus *v, bool want_reply, int timeout_ms)
 	return drain_tx(v);
 }
 
-int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans_id,
-		   int timeout_ms, uint64_t *ret_posted_ns)
+int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans_id, int timeout_ms,
+		   uint64_t *ret_posted_ns)
 {
 	uint64_t deadline = emu_now_ns() + (uint64_t)timeout_ms * EMU_NSEC_PER_MSEC;
 	uint32_t need = (uint32_t)(hv_vmbus_packet_size(len) + HV_VMBUS_PKT_TRAILER);
@@ -327,7 +338,8 @@ int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans
 				/* hv_uio_channel_cb(): mask the inbound ring, then notify. */
 				hv_ring_set_interrupt_mask(&v->rx, true);
 				count = ++v->irq_count;
-				if (send(v->fd, &count, sizeof(count), MSG_NOSIGNAL) != sizeof(count))
+				if (send(v->fd, &count, sizeof(count), MSG_NOSIGNAL) !=
+				    sizeof(count))
 					return -EPIPE;
 				v->stats.interrupts++;
 			}
@@ -413,7 +425,8 @@ int emu_vmbus_negotiate(emu_vmbus *v, const uint32_t *fw, size_t n_fw, const uin
 	r = emu_vmbus_post(v, buf, (size_t)len, 1, timeout_ms, NULL);
 	if (r == 0) {
 		n = emu_vmbus_wait_reply(v, buf, v->rx.dsize, NULL, NULL, timeout_ms);
-		r = n < 0 ? (int)n : hv_ic_parse_negotiate_reply(buf, (size_t)n, ret_fw, ret_srv, NULL);
+		r = n < 0 ? (int)n
+			  : hv_ic_parse_negotiate_reply(buf, (size_t)n, ret_fw, ret_srv, NULL);
 	}
 	free(buf);
 	return r;
@@ -424,7 +437,7 @@ ssize_t emu_vmbus_request(emu_vmbus *v, uint16_t type, uint32_t msg_version, con
 			  size_t reply_size, emu_vmbus_times *times)
 {
 	struct hv_vmpacket_descriptor d;
-	uint64_t posted, answered;
+	uint64_t posted, answered, xid;
 	uint8_t *buf;
 	hv_ic_msg m;
 	ssize_t n;
@@ -441,7 +454,8 @@ ssize_t emu_vmbus_request(emu_vmbus *v, uint16_t type, uint32_t msg_version, con
 		return len;
 	}
 
-	r = emu_vmbus_post(v, buf, (size_t)len, v->stats.posted + 1, timeout_ms, &posted);
+	xid = v->stats.posted + 1;
+	r = emu_vmbus_post(v, buf, (size_t)len, xid, timeout_ms, &posted);
 	if (r < 0) {
 		free(buf);
 		return r;
@@ -453,7 +467,8 @@ ssize_t emu_vmbus_request(emu_vmbus *v, uint16_t type, uint32_t msg_version, con
 		return n;
 	}
 
-	r = hv_ic_msg_parse(buf, (size_t)n, &m);
+	/* The guest echoes the transaction id (as the kernel's util drivers do). */
+	r = d.trans_id == xid ? hv_ic_msg_parse(buf, (size_t)n, &m) : -EPROTO;
 	if (r == 0 && (!(m.hdr.icflags & HV_ICMSGHDRFLAG_RESPONSE) || m.hdr.icmsgtype != type))
 		r = -EBADMSG;
 	if (r < 0) {

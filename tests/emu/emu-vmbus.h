@@ -34,13 +34,13 @@
 typedef struct emu_vmbus emu_vmbus;
 
 typedef struct emu_vmbus_stats {
-	unsigned int interrupts;     /* host -> guest notifications sent */
-	unsigned int guest_signals;  /* int 1 written by the guest */
-	unsigned int posted;         /* packets written to RX */
-	unsigned int replies;        /* packets read from TX */
-	unsigned int rx_full_waits;  /* posts that had to wait for room */
-	unsigned int rx_wraps;       /* times the RX write index wrapped */
-	unsigned int tx_wraps;       /* times the TX read index wrapped */
+	unsigned int interrupts;    /* host -> guest notifications sent */
+	unsigned int guest_signals; /* int 1 written by the guest */
+	unsigned int posted;	    /* packets written to RX */
+	unsigned int replies;	    /* packets read from TX */
+	unsigned int rx_full_waits; /* posts that had to wait for room */
+	unsigned int rx_wraps;	    /* times the RX write index wrapped */
+	unsigned int tx_wraps;	    /* times the TX read index wrapped */
 } emu_vmbus_stats;
 
 /* One request's timeline (CLOCK_MONOTONIC ns, emu_now_ns()). */
@@ -73,8 +73,8 @@ bool emu_vmbus_connected(const emu_vmbus *v);
  * send size set, woken by the guest's signal; 0: -EAGAIN at once), draining
  * TX meanwhile. *ret_posted_ns (may be NULL): when it was written.
  */
-int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans_id,
-		   int timeout_ms, uint64_t *ret_posted_ns);
+int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans_id, int timeout_ms,
+		   uint64_t *ret_posted_ns);
 
 /*
  * The next guest -> host packet: its payload into buf, descriptor and
@@ -98,7 +98,9 @@ int emu_vmbus_negotiate(emu_vmbus *v, const uint32_t *fw, size_t n_fw, const uin
  * and message version msg_version in the header), posts it, waits for the
  * reply. The reply's IC status in *ret_status, its body (after the 28-byte
  * headers) copied to reply_body (up to reply_size; the body length is
- * returned). times may be NULL.
+ * returned; VMBus payloads are padded to 8 bytes, so it may exceed what was
+ * sent). -EPROTO when the reply's transaction id is not the request's (the
+ * guest echoes it). times may be NULL.
  */
 ssize_t emu_vmbus_request(emu_vmbus *v, uint16_t type, uint32_t msg_version, const void *body,
 			  size_t body_len, int timeout_ms, uint32_t *ret_status, void *reply_body,

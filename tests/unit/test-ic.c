@@ -349,17 +349,17 @@ static void test_parse_reply_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_layout),
-		cmocka_unit_test(test_desc_check),
-		cmocka_unit_test(test_packet_build_parse),
-		cmocka_unit_test(test_msg_parse_and_response),
-		cmocka_unit_test(test_negotiate_fcopy),
-		cmocka_unit_test(test_negotiate_our_order_wins),
-		cmocka_unit_test(test_negotiate_no_common_version),
-		cmocka_unit_test(test_negotiate_many_versions),
-		cmocka_unit_test(test_negotiate_malformed),
-		cmocka_unit_test(test_negotiate_truncations),
-		cmocka_unit_test(test_parse_reply_errors),
+	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_desc_check),
+	    cmocka_unit_test(test_packet_build_parse),
+	    cmocka_unit_test(test_msg_parse_and_response),
+	    cmocka_unit_test(test_negotiate_fcopy),
+	    cmocka_unit_test(test_negotiate_our_order_wins),
+	    cmocka_unit_test(test_negotiate_no_common_version),
+	    cmocka_unit_test(test_negotiate_many_versions),
+	    cmocka_unit_test(test_negotiate_malformed),
+	    cmocka_unit_test(test_negotiate_truncations),
+	    cmocka_unit_test(test_parse_reply_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

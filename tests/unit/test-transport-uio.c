@@ -32,10 +32,10 @@
 #define RING 8192U /* one direction, header page included */
 
 static const hv_service fcopy = {
-	.name = "fcopy",
-	.max_msg = RING,
-	.uio_instance_guid = HV_IC_FCOPY_INSTANCE_GUID,
-	.uio_class_guid = HV_IC_FCOPY_CLASS_GUID,
+    .name = "fcopy",
+    .max_msg = RING,
+    .uio_instance_guid = HV_IC_FCOPY_INSTANCE_GUID,
+    .uio_class_guid = HV_IC_FCOPY_CLASS_GUID,
 };
 
 typedef struct fx {
@@ -283,9 +283,8 @@ static void host_post(fx *f, const void *payload, size_t len, uint64_t xid)
 	bool sig = false;
 	uint32_t count = 1;
 
-	assert_int_equal(hv_ring_write_packet(&f->rx, HV_VM_PKT_DATA_INBAND, 1, xid, payload, len,
-					      &sig),
-			 0);
+	assert_int_equal(
+	    hv_ring_write_packet(&f->rx, HV_VM_PKT_DATA_INBAND, 1, xid, payload, len, &sig), 0);
 	if (sig) {
 		/* hv_uio_channel_cb(): mask, then notify. */
 		hv_ring_set_interrupt_mask(&f->rx, true);
@@ -402,6 +401,25 @@ static void test_emu_tx_full_and_signal_rules(void **state)
 	assert_int_equal(recv(f->host_fd, &sig, 4, MSG_DONTWAIT), 4);
 }
 
+/* A signal that finds the socket full is already owed: send still succeeds, once. */
+static void test_emu_signal_backlog(void **state)
+{
+	fx *f = *state;
+	uint8_t p[8] = {0}, out[64];
+	int small = 1;
+
+	host_setup(f);
+	assert_int_equal(setsockopt(f->t->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	f->t->uio_signal_always = true;
+	for (int i = 0; i < 3000; i++) {
+		assert_int_equal(hv_transport_send(f->t, p, sizeof(p)), 0);
+		assert_int_equal(hv_ring_read(&f->tx, out, sizeof(out), false, NULL, NULL), 8);
+	}
+	/* The host never read a signal: most were dropped as already pending. */
+	assert_true(f->t->n_signals < 3000);
+	assert_int_equal(hv_ring_avail_read(&f->tx), 0);
+}
+
 static void test_emu_host_gone(void **state)
 {
 	fx *f = *state;
@@ -428,18 +446,19 @@ static void test_emu_bad_dir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kind_and_new),
-		cmocka_unit_test_setup_teardown(test_discover_instance, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_discover_class, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_map_size, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_sysfs_device, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_unbound_explains, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_emu_recv_send, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_emu_missed_interrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_emu_oversized_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_emu_tx_full_and_signal_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_emu_host_gone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_emu_bad_dir, setup, teardown),
+	    cmocka_unit_test(test_kind_and_new),
+	    cmocka_unit_test_setup_teardown(test_discover_instance, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_discover_class, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_map_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_sysfs_device, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_unbound_explains, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emu_recv_send, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emu_missed_interrupt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emu_oversized_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emu_tx_full_and_signal_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emu_signal_backlog, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emu_host_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emu_bad_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,7 +34,8 @@ static fixture *fixture_new(uint32_t dsize)
 
 	assert_non_null(f);
 	f->size = HV_RING_HDR_SIZE + dsize;
-	f->mem = aligned_alloc(4096, f->size);
+	/* aligned_alloc wants a multiple of the alignment. */
+	f->mem = aligned_alloc(4096, (f->size + 4095) & ~(size_t)4095);
 	assert_non_null(f->mem);
 	memset(f->mem, 0xcc, f->size);
 	assert_int_equal(hv_ring_attach(&f->r, f->mem, f->size), 0);
@@ -211,11 +212,9 @@ static void test_wrap_every_offset(void **state)
 			fill_pattern(payload, len, start + (uint32_t)li);
 			memset(f->r.data, 0xcc, SMALL_DSIZE);
 			set_indices(&f->r, start, start);
-			assert_int_equal(hv_ring_write_packet(&f->r, 6, 0, start, payload, len,
-							      &sig),
-					 0);
-			assert_int_equal(f->r.hdr->write_index,
-					 (start + total + 8) % SMALL_DSIZE);
+			assert_int_equal(
+			    hv_ring_write_packet(&f->r, 6, 0, start, payload, len, &sig), 0);
+			assert_int_equal(f->r.hdr->write_index, (start + total + 8) % SMALL_DSIZE);
 			ring_bytes(&f->r, (uint32_t)((start + total) % SMALL_DSIZE), &trailer, 8);
 			assert_true(trailer == (uint64_t)start << 32);
 
@@ -532,21 +531,20 @@ static void test_two_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_layout),
-		cmocka_unit_test_setup_teardown(test_attach, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_empty, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_one_packet, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_raw_read_and_small_buffer, setup_small,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_wrap_every_offset, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_too_big_never_fits, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_full_ring, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_write_rejects, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_signal_on_write, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_signal_on_read, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_model, setup_small, teardown),
-		cmocka_unit_test(test_two_threads),
+	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test_setup_teardown(test_attach, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_empty, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_packet, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_raw_read_and_small_buffer, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrap_every_offset, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_big_never_fits, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_ring, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_rejects, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_signal_on_write, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_signal_on_read, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_model, setup_small, teardown),
+	    cmocka_unit_test(test_two_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
