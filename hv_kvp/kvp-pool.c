@@ -468,14 +468,18 @@ static int write_replace(kvp_pool *p, file_id *ret_id)
 	if (fsync(fd) < 0)
 		goto fail_errno;
 
-	if (fstat(fd, &st) < 0)
-		goto fail_errno;
-
 	if (p->corrupt)
 		keep_corrupt_copy(p);
 
 	if (rename(tmp, p->path) < 0)
 		goto fail_errno;
+
+	/* After the rename, which changes the ctime. */
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		p->loaded = false;
+		return r;
+	}
 
 	p->corrupt = false;
 	p->n_invalid = 0;
@@ -563,6 +567,7 @@ int kvp_pool_refresh(kvp_pool *p)
 	struct stat st;
 	file_id cur;
 	hv_autofd int fd = -1;
+	bool merged = false;
 	int r;
 
 	if (p->old_fd >= 0) {
@@ -573,6 +578,7 @@ int kvp_pool_refresh(kvp_pool *p)
 			r = commit(p, NULL, NULL);
 			if (r < 0)
 				return r;
+			merged = true;
 		}
 	}
 
@@ -585,7 +591,7 @@ int kvp_pool_refresh(kvp_pool *p)
 		file_id_from_stat(&cur, &st);
 
 	if (p->loaded && file_id_equal(&cur, &p->id))
-		return 0;
+		return merged ? 1 : 0;
 
 	if (!cur.exists) {
 		g_ptr_array_set_size(p->records, 0);
