@@ -252,7 +252,11 @@ bool kvp_ops_handle(kvp_pools *pools, const kvp_provider *provider, const void *
 		goto done;
 	}
 
-	if (op == HV_KVP_OP_REGISTER || op == HV_KVP_OP_REGISTER1) {
+	/*
+	 * The driver's answer to our registration, arriving late (netlink).
+	 * Only REGISTER1: op 4, the legacy REGISTER, is also GET_IP_INFO.
+	 */
+	if (op == HV_KVP_OP_REGISTER1) {
 		g_debug("Late registration answer from the driver (op %u): ignored", op);
 		return false;
 	}
