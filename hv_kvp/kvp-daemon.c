@@ -313,12 +313,19 @@ static int kvp_init(hv_daemon *d, void **ret_self)
 		g_debug("Pool %d: %s, %u records", i, kvp_pool_get_path(k->pools->pool[i]),
 			kvp_pool_count(k->pools->pool[i]));
 
-	if (!provider || !provider->auto_record || !provider->get_ip_info ||
-	    !provider->set_ip_info)
-		g_info("Built without %s%s%s: those requests are answered with a failure",
-		       !provider || !provider->auto_record ? "the auto pool (2) provider " : "",
-		       !provider || !provider->get_ip_info ? "GET_IP_INFO " : "",
-		       !provider || !provider->set_ip_info ? "SET_IP_INFO" : "");
+	{
+		g_autoptr(GString) missing = g_string_new(NULL);
+
+		if (!provider || !provider->auto_record)
+			g_string_append(missing, ", ENUMERATE of the auto pool (2)");
+		if (!provider || !provider->get_ip_info)
+			g_string_append(missing, ", GET_IP_INFO");
+		if (!provider || !provider->set_ip_info)
+			g_string_append(missing, ", SET_IP_INFO");
+		if (missing->len)
+			g_info("No provider for %s in this build: answered with a failure",
+			       missing->str + 2);
+	}
 
 	r = hv_transport_new(&kvp_service, k->transport_kind, k->device, &k->transport, &why);
 	if (r < 0) {
