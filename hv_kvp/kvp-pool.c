@@ -511,7 +511,8 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	hv_autofd int fd = -1;
 	struct stat st;
 	file_id cur, written;
-	int r;
+	guint n_late;
+	int r, result;
 
 	r = open_locked(p, true, true, &fd);
 	if (r < 0)
@@ -535,12 +536,16 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	if (r < 0)
 		hv_log_errno(r, "%s: failed to read records appended to the replaced file: %m",
 			     p->path);
+	n_late = late->len;
 	for (guint i = 0; i < late->len; i++)
 		append_record(p, g_ptr_array_steal_index(late, i--));
 
-	r = mutate ? mutate(p, userdata) : 0;
-	if (r < 0)
+	result = mutate ? mutate(p, userdata) : 0;
+	/* Nothing to write, unless late appends must reach the file anyway. */
+	if (result < 0 && n_late == 0) {
+		r = result;
 		goto out;
+	}
 
 	r = write_replace(p, &written);
 	if (r < 0) {
@@ -556,7 +561,7 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 		close(p->old_fd);
 	p->old_fd = hv_steal_fd(&fd);
 	p->old_size = st.st_size;
-	return 0;
+	return result;
 out:
 	unlock_fd(fd);
 	return r;

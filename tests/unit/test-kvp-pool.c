@@ -550,10 +550,24 @@ static void test_late_append_to_replaced_inode(void **state)
 	assert_int_equal(kvp_pool_refresh(p), 1);
 	assert_file_records(path, want, 3);
 	assert_record(p, 2, "late", "appender");
+	/* A failed delete still writes late appends it merged. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(kvp_pool_set(p, "b", "two"), 0);
+	append_raw(fd, "late2", "x");
+	close(fd);
+	assert_int_equal(kvp_pool_delete(p, "no-such-key"), -ENOENT);
+	{
+		static const char *const want2[] = { "a", "1", "b", "two", "late", "appender",
+						     "late2", "x" };
+
+		assert_file_records(path, want2, 4);
+	}
+
 	/* Merged once only. */
 	assert_int_equal(kvp_pool_refresh(p), 0);
 	assert_int_equal(kvp_pool_set(p, "c", "3"), 0);
-	assert_int_equal(kvp_pool_count(p), 4);
+	assert_int_equal(kvp_pool_count(p), 5);
 }
 
 static void test_pools_open_creates_five(void **state)
