@@ -35,6 +35,7 @@ struct kvp_pool {
 	guint n_invalid;
 	size_t trailing;
 	guint n_loads;
+	unsigned int lock_timeout_ms;
 	/* The inode our last write replaced, to merge what is appended to it late. */
 	int old_fd;
 	off_t old_size;
@@ -92,7 +93,13 @@ kvp_pool *kvp_pool_new(const char *path, mode_t mode)
 	p->records = g_ptr_array_new_with_free_func(record_free);
 	p->index = g_hash_table_new(g_str_hash, g_str_equal);
 	p->old_fd = -1;
+	p->lock_timeout_ms = KVP_POOL_DEFAULT_LOCK_TIMEOUT_MS;
 	return p;
+}
+
+void kvp_pool_set_lock_timeout(kvp_pool *p, unsigned int timeout_ms)
+{
+	p->lock_timeout_ms = timeout_ms;
 }
 
 void kvp_pool_free(kvp_pool *p)
@@ -256,7 +263,20 @@ static int load_from_fd(kvp_pool *p, int fd)
 	return 0;
 }
 
-static int lock_fd(int fd, bool exclusive)
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Takes the fcntl() lock, then the flock(), waiting at most @timeout_ms for
+ * both together: a process that holds a lock forever must not hang the
+ * daemon (the driver gives up on a request after 30 s anyway).
+ */
+static int lock_fd(int fd, bool exclusive, unsigned int timeout_ms)
 {
 	struct flock fl = {
 		.l_type = exclusive ? F_WRLCK : F_RDLCK,
@@ -264,21 +284,42 @@ static int lock_fd(int fd, bool exclusive)
 		.l_start = 0,
 		.l_len = 0, /* the whole file, however it grows */
 	};
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	unsigned int delay_ms = 1;
+	bool have_fcntl = false;
 
-	while (fcntl(fd, F_SETLKW, &fl) < 0)
-		if (errno != EINTR)
-			return -errno;
-
-	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
-		if (errno != EINTR) {
-			int r = -errno;
-
-			fl.l_type = F_UNLCK;
-			fcntl(fd, F_SETLK, &fl);
-			return r;
+	for (;;) {
+		if (!have_fcntl) {
+			if (fcntl(fd, F_SETLK, &fl) == 0)
+				have_fcntl = true;
+			else if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+				return -errno;
 		}
 
-	return 0;
+		if (have_fcntl) {
+			if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+				return 0;
+
+			if (errno != EWOULDBLOCK && errno != EINTR) {
+				int r = -errno;
+
+				fl.l_type = F_UNLCK;
+				fcntl(fd, F_SETLK, &fl);
+				return r;
+			}
+		}
+
+		if (g_get_monotonic_time() >= deadline) {
+			if (have_fcntl) {
+				fl.l_type = F_UNLCK;
+				fcntl(fd, F_SETLK, &fl);
+			}
+			return -ETIMEDOUT;
+		}
+
+		sleep_ms(delay_ms);
+		delay_ms = MIN(delay_ms * 2, 50U);
+	}
 }
 
 static void unlock_fd(int fd)
@@ -306,7 +347,7 @@ static int open_locked(kvp_pool *p, bool exclusive, bool create, int *ret_fd)
 		if (fd < 0)
 			return -errno;
 
-		r = lock_fd(fd, exclusive);
+		r = lock_fd(fd, exclusive, p->lock_timeout_ms);
 		if (r < 0)
 			return r;
 
@@ -369,9 +410,17 @@ static int collect_late_appends(kvp_pool *p, GPtrArray *out)
 		return 0;
 
 	/* Let the appender finish: it writes under flock(LOCK_EX). */
-	while (flock(p->old_fd, LOCK_SH) < 0)
-		if (errno != EINTR)
-			return -errno;
+	{
+		gint64 deadline = g_get_monotonic_time() + (gint64)p->lock_timeout_ms * 1000;
+
+		while (flock(p->old_fd, LOCK_SH | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				return -errno;
+			if (g_get_monotonic_time() >= deadline)
+				return -ETIMEDOUT;
+			sleep_ms(10);
+		}
+	}
 
 	r = read_from(p->old_fd, p->old_size, &buf);
 	flock(p->old_fd, LOCK_UN);

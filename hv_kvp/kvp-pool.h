@@ -15,7 +15,10 @@
  * a flock() on the pool file (the upstream daemon uses the first, cloud-init
  * and azure-init the second), after re-reading what others appended, into
  * a temporary file in the same directory that is fsync()ed and renamed over
- * the pool, then the directory is fsync()ed.
+ * the pool, then the directory is fsync()ed. Reads take both locks shared.
+ * Waiting for a lock is bounded (kvp_pool_set_lock_timeout(), 10 s by
+ * default): a process that never lets go fails our read or write with
+ * -ETIMEDOUT instead of hanging the daemon.
  *
  * The appender race: a writer that opened the pool before our rename and
  * waits for flock() appends to the old inode once we release the locks.
@@ -41,6 +44,7 @@
 
 #define KVP_POOL_DEFAULT_DIR "/var/lib/hyperv"
 #define KVP_POOL_DEFAULT_MODE 0644
+#define KVP_POOL_DEFAULT_LOCK_TIMEOUT_MS 10000
 /* What fits in a record: the strings without their NUL. */
 #define KVP_POOL_MAX_KEY_LEN (HV_KVP_MAX_KEY_SIZE - 1)
 #define KVP_POOL_MAX_VALUE_LEN (HV_KVP_MAX_VALUE_SIZE - 1)
@@ -58,6 +62,14 @@ void kvp_pool_free(kvp_pool *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(kvp_pool, kvp_pool_free)
 
 const char *kvp_pool_get_path(const kvp_pool *p);
+
+/*
+ * How long to wait for the locks (both kinds) before a read or write fails
+ * with -ETIMEDOUT (default KVP_POOL_DEFAULT_LOCK_TIMEOUT_MS). The wait polls
+ * with a growing delay (1 to 50 ms), since fcntl() and flock() have no
+ * timed wait.
+ */
+void kvp_pool_set_lock_timeout(kvp_pool *p, unsigned int timeout_ms);
 
 /* Creates the file (mode as given to kvp_pool_new()) if missing; never truncates. */
 int kvp_pool_create_file(kvp_pool *p);

@@ -529,6 +529,37 @@ static void test_fcntl_holder_blocks_write(void **state)
 	lock_interplay(false);
 }
 
+static void test_lock_timeout(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1" };
+	int ready, status;
+	gint64 t0, elapsed;
+	char c;
+	pid_t pid;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	kvp_pool_set_lock_timeout(p, 200);
+
+	/* A holder that does not let go in time: the write fails, nothing changes. */
+	pid = locker(path, true, 1500, &ready);
+	assert_int_equal(read(ready, &c, 1), 1);
+	close(ready);
+	t0 = g_get_monotonic_time();
+	assert_int_equal(kvp_pool_set(p, "b", "2"), -ETIMEDOUT);
+	elapsed = g_get_monotonic_time() - t0;
+	assert_true(elapsed >= 150 * 1000 && elapsed < 1200 * 1000);
+	assert_file_records(path, want, 1);
+	assert_int_equal(kvp_pool_count(p), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	/* Then it works again, with what the holder appended. */
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	assert_int_equal(kvp_pool_count(p), 3);
+	assert_record(p, 1, "by-flock-holder", "child");
+}
+
 static void test_late_append_to_replaced_inode(void **state)
 {
 	g_autofree char *path = path_in_dir(".kvp_pool_1");
@@ -617,6 +648,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_merges_concurrent_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flock_holder_blocks_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fcntl_holder_blocks_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_append_to_replaced_inode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pools_open_creates_five, setup, teardown),
 	};
