@@ -33,15 +33,26 @@ typedef struct kvp_daemon {
 	unsigned int reopen_delay_ms;
 	bool reopen_error_logged;
 	unsigned long n_requests;
+	const kvp_provider *provider; /* the one requests are answered with */
+	kvp_provider owned_provider;  /* filled by provider_init */
+	bool provider_initialized;
 } kvp_daemon;
 
 /* One daemon per process: what the driver answered at registration. */
 static char driver_version[HV_KVP_MAX_KEY_SIZE];
 static const kvp_provider *provider;
+static kvp_provider_init_fn provider_init;
+static kvp_provider_fini_fn provider_fini;
 
 void kvp_daemon_set_provider(const kvp_provider *p)
 {
 	provider = p;
+}
+
+void kvp_daemon_set_provider_init(kvp_provider_init_fn init, kvp_provider_fini_fn fini)
+{
+	provider_init = init;
+	provider_fini = fini;
 }
 
 const char *kvp_daemon_get_driver_version(void)
@@ -208,7 +219,7 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data)
 	}
 
 	k->n_requests++;
-	if (!kvp_ops_handle(k->pools, provider, &msg, (size_t)n, &msg))
+	if (!kvp_ops_handle(k->pools, k->provider, &msg, (size_t)n, &msg))
 		return G_SOURCE_CONTINUE;
 
 	r = hv_transport_send(k->transport, &msg, sizeof(msg));
@@ -285,6 +296,8 @@ static void kvp_free(void *self)
 		close_transport(k);
 		hv_transport_free(k->transport);
 	}
+	if (k->provider_initialized && provider_fini)
+		provider_fini(&k->owned_provider);
 	kvp_pools_free(k->pools);
 	g_free(k->device);
 	g_free(k->pool_dir);
@@ -313,14 +326,26 @@ static int kvp_init(hv_daemon *d, void **ret_self)
 		g_debug("Pool %d: %s, %u records", i, kvp_pool_get_path(k->pools->pool[i]),
 			kvp_pool_count(k->pools->pool[i]));
 
+	k->provider = provider;
+	if (provider_init) {
+		r = provider_init(hv_daemon_get_config(d), &k->owned_provider);
+		if (r < 0) {
+			hv_log_error_errno(r, "Failed to set up the auto pool and IP providers: %m");
+			goto fail;
+		}
+		k->provider_initialized = true;
+		k->provider = &k->owned_provider;
+	}
+
 	{
+		const kvp_provider *pv = k->provider;
 		g_autoptr(GString) missing = g_string_new(NULL);
 
-		if (!provider || !provider->auto_record)
+		if (!pv || !pv->auto_record)
 			g_string_append(missing, ", ENUMERATE of the auto pool (2)");
-		if (!provider || !provider->get_ip_info)
+		if (!pv || !pv->get_ip_info)
 			g_string_append(missing, ", GET_IP_INFO");
-		if (!provider || !provider->set_ip_info)
+		if (!pv || !pv->set_ip_info)
 			g_string_append(missing, ", SET_IP_INFO");
 		if (missing->len)
 			g_info("No provider for %s in this build: answered with a failure",

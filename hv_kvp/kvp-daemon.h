@@ -23,6 +23,18 @@ extern const hv_daemon_ops kvp_daemon_ops;
 void kvp_daemon_set_provider(const kvp_provider *provider);
 
 /*
+ * For a provider that needs the configuration (helper paths, ...): @init
+ * runs in the daemon's init, after the configuration is read and the pools
+ * are created, before the driver is opened, and fills *ret; its failure
+ * stops the daemon (-EINVAL: exit code 2, as a bad configuration; others:
+ * 1). @fini (may be NULL) runs when the daemon is freed. Takes precedence
+ * over kvp_daemon_set_provider(). Call before hv_daemon_main().
+ */
+typedef int (*kvp_provider_init_fn)(const hv_config *config, kvp_provider *ret);
+typedef void (*kvp_provider_fini_fn)(kvp_provider *provider);
+void kvp_daemon_set_provider_init(kvp_provider_init_fn init, kvp_provider_fini_fn fini);
+
+/*
  * The version string the driver sent in its answer to our registration
  * (HV_DRV_VERSION, e.g. "3.1"), for the auto pool's
  * IntegrationServicesVersion; "" until the driver answered.

@@ -154,6 +154,32 @@ static int auto_record(void *userdata, uint32_t index, char *key, size_t key_siz
 
 static const kvp_provider auto_only = { .auto_record = auto_record };
 
+static uint32_t get_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *req,
+			    struct hv_kvp_ipaddr_value *reply)
+{
+	g_strlcpy((char *)reply->ip_addr, "192.0.2.1", sizeof(reply->ip_addr));
+	return HV_S_OK;
+}
+
+static int n_init, n_fini, init_result;
+static const hv_config *seen_config;
+
+static int provider_init(const hv_config *config, kvp_provider *ret)
+{
+	n_init++;
+	seen_config = config;
+	if (init_result < 0)
+		return init_result;
+	*ret = (kvp_provider){ .auto_record = auto_record, .get_ip_info = get_ip_info };
+	return 0;
+}
+
+static void provider_fini(kvp_provider *p)
+{
+	assert_ptr_equal(p->get_ip_info, get_ip_info);
+	n_fini++;
+}
+
 static uint32_t status_of(const struct hv_kvp_msg *m)
 {
 	uint32_t s;
@@ -162,7 +188,7 @@ static uint32_t status_of(const struct hv_kvp_msg *m)
 	return s;
 }
 
-static void test_daemon_serves_requests(void **state)
+static void run_daemon(bool with_init)
 {
 	g_autofree char *dir = g_dir_make_tmp("hv-kvp-daemon-XXXXXX", NULL);
 	g_autofree char *conf = g_build_filename(dir, "empty.conf", NULL);
@@ -194,6 +220,8 @@ static void test_daemon_serves_requests(void **state)
 	argc = (int)g_strv_length(argv);
 
 	kvp_daemon_set_provider(&auto_only);
+	if (with_init)
+		kvp_daemon_set_provider_init(provider_init, provider_fini);
 	assert_int_equal(pthread_create(&thread, NULL, driver_thread, &d), 0);
 	{
 		/* hv_daemon_main may reorder argv; give it a copy of the pointers. */
@@ -203,6 +231,7 @@ static void test_daemon_serves_requests(void **state)
 	}
 	pthread_join(thread, NULL);
 	kvp_daemon_set_provider(NULL);
+	kvp_daemon_set_provider_init(NULL, NULL);
 
 	assert_string_equal(d.errors, "");
 	assert_int_equal(rc, HV_EXIT_OK);
@@ -227,7 +256,15 @@ static void test_daemon_serves_requests(void **state)
 			    "IntegrationServicesVersion");
 	assert_string_equal((const char *)d.replies[3].body.kvp_enum_data.data.value, "3.1");
 	assert_int_equal(status_of(&d.replies[4]), HV_S_CONT);
-	assert_int_equal(status_of(&d.replies[5]), HV_E_FAIL); /* no IP provider */
+	if (with_init) {
+		assert_int_equal(status_of(&d.replies[5]), HV_S_OK);
+		assert_string_equal((const char *)d.replies[5].body.kvp_ip_val.ip_addr, "192.0.2.1");
+		assert_int_equal(n_init, 1);
+		assert_int_equal(n_fini, 1);
+		assert_non_null(seen_config);
+	} else {
+		assert_int_equal(status_of(&d.replies[5]), HV_E_FAIL); /* no IP provider */
+	}
 	assert_int_equal(status_of(&d.replies[6]), HV_INVALIDARG);
 
 	/* The pools were created and pool 1 holds the record. */
@@ -254,10 +291,60 @@ static void test_daemon_serves_requests(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_daemon_serves_requests(void **state)
+{
+	run_daemon(false);
+}
+
+static void test_daemon_provider_init(void **state)
+{
+	n_init = n_fini = 0;
+	run_daemon(true);
+}
+
+/* A provider that cannot start stops the daemon before the device is opened. */
+static void test_daemon_provider_init_fails(void **state)
+{
+	g_autofree char *dir = g_dir_make_tmp("hv-kvp-daemon-XXXXXX", NULL);
+	g_autofree char *conf = g_build_filename(dir, "empty.conf", NULL);
+	g_autofree char *pools = g_build_filename(dir, "pools", NULL);
+	g_autofree char *run = g_build_filename(dir, "run", NULL);
+	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	const char *args[] = { "hv_kvp_daemon", "--config",    conf,	  "--pool-dir",
+			       pools,	       "--runtime-dir", run,	  "--transport",
+			       "chardev",      "--device",	FAKE_DEVICE };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(args); i++)
+		g_ptr_array_add(argv, g_strdup(args[i]));
+	g_ptr_array_add(argv, NULL);
+	assert_true(g_file_set_contents(conf, "", 0, NULL));
+	n_init = n_fini = 0;
+	daemon_end = -1; /* opening the device would fail with ENOENT */
+	kvp_daemon_set_provider_init(provider_init, provider_fini);
+
+	for (int round = 0; round < 2; round++) {
+		/* hv_daemon_main may reorder argv: a copy of the pointers each time. */
+		g_autofree char **copy = g_memdup2(argv->pdata, sizeof(char *) * argv->len);
+
+		init_result = round == 0 ? -EINVAL : -ENOMEM;
+		assert_int_equal(hv_daemon_main(&kvp_daemon_ops, (int)argv->len - 1, copy),
+				 round == 0 ? HV_EXIT_USAGE : HV_EXIT_FAILURE);
+	}
+	assert_int_equal(n_init, 2);
+	assert_int_equal(n_fini, 0);
+
+	init_result = 0;
+	kvp_daemon_set_provider_init(NULL, NULL);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_daemon_serves_requests),
+		cmocka_unit_test(test_daemon_provider_init),
+		cmocka_unit_test(test_daemon_provider_init_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
