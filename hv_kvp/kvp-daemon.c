@@ -299,6 +299,8 @@ static void kvp_free(void *self)
 	if (k->provider_initialized && provider_fini)
 		provider_fini(&k->owned_provider);
 	kvp_pools_free(k->pools);
+	/* Set by option parsing; copied into k->pool_dir. */
+	g_clear_pointer(&opt_pool_dir, g_free);
 	g_free(k->device);
 	g_free(k->pool_dir);
 	g_free(k);
