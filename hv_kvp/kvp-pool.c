@@ -377,8 +377,25 @@ int kvp_pool_create_file(kvp_pool *p)
 	hv_autofd int fd = open(p->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY,
 				p->mode);
 
+	if (fd < 0 && errno == EEXIST) {
+		struct stat st;
+
+		/* An existing pool (e.g. 0644 from the upstream daemon) gets the configured mode. */
+		if (stat(p->path, &st) < 0)
+			return -errno;
+		if (!S_ISREG(st.st_mode))
+			return -EISDIR;
+		if ((st.st_mode & 07777) != p->mode) {
+			if (chmod(p->path, p->mode) < 0)
+				return -errno;
+			g_info("%s: mode changed from %04o to the configured %04o", p->path,
+			       (unsigned int)(st.st_mode & 07777), (unsigned int)p->mode);
+		}
+		return 0;
+	}
+
 	if (fd < 0)
-		return errno == EEXIST ? 0 : -errno;
+		return -errno;
 
 	/* Not what the umask left of it. */
 	if (fchmod(fd, p->mode) < 0)

@@ -71,7 +71,10 @@ const char *kvp_pool_get_path(const kvp_pool *p);
  */
 void kvp_pool_set_lock_timeout(kvp_pool *p, unsigned int timeout_ms);
 
-/* Creates the file (mode as given to kvp_pool_new()) if missing; never truncates. */
+/*
+ * Creates the file (mode as given to kvp_pool_new()) if missing, else sets
+ * that mode on it; never truncates. -EISDIR if the path is not a regular file.
+ */
 int kvp_pool_create_file(kvp_pool *p);
 
 /*

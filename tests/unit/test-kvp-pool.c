@@ -624,6 +624,25 @@ static void test_pools_open_creates_five(void **state)
 		assert_string_equal(kvp_pool_get_path(pools->pool[i]), path);
 	}
 
+	/* An existing file gets the configured mode; a directory in the way is an error. */
+	{
+		g_autofree char *p1 = g_build_filename(sub, ".kvp_pool_1", NULL);
+		g_autofree char *p4 = g_build_filename(sub, ".kvp_pool_4", NULL);
+		g_autoptr(kvp_pools) again = NULL;
+
+		assert_int_equal(chmod(p1, 0644), 0);
+		assert_int_equal(kvp_pools_open(sub, 0600, true, &again), 0);
+		assert_int_equal(stat(p1, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		g_clear_pointer(&again, kvp_pools_free);
+
+		assert_int_equal(g_unlink(p4), 0);
+		assert_int_equal(g_mkdir(p4, 0755), 0);
+		assert_int_equal(kvp_pools_open(sub, 0640, true, &again), -EISDIR);
+		assert_null(again);
+		assert_int_equal(g_rmdir(p4), 0);
+	}
+
 	/* Existing contents are kept and read. */
 	assert_int_equal(kvp_pool_set(pools->pool[3], "PhysicalHostName", "HOST-01"), 0);
 	g_clear_pointer(&pools, kvp_pools_free);
