@@ -486,18 +486,28 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Keeps the corrupt file we are about to replace as <pool>.corrupt-<time>. */
+/* Keeps the corrupt file we are about to replace as <pool>.corrupt-<time>[-N]. */
 static void keep_corrupt_copy(kvp_pool *p)
 {
-	g_autofree char *copy = g_strdup_printf("%s.corrupt-%lld", p->path, (long long)time(NULL));
+	long long now = (long long)time(NULL);
 
-	if (link(p->path, copy) < 0 && errno != EEXIST) {
-		hv_log_errno(-errno, "%s: failed to keep a copy of the corrupt file as %s: %m",
-			     p->path, copy);
-		return;
+	for (int n = 0; n < 100; n++) {
+		g_autofree char *copy = n ? g_strdup_printf("%s.corrupt-%lld-%d", p->path, now, n)
+					  : g_strdup_printf("%s.corrupt-%lld", p->path, now);
+
+		if (link(p->path, copy) == 0) {
+			g_warning("%s: kept the original (corrupt) file as %s", p->path, copy);
+			return;
+		}
+
+		if (errno != EEXIST) {
+			hv_log_errno(-errno, "%s: failed to keep a copy of the corrupt file as %s: %m",
+				     p->path, copy);
+			return;
+		}
 	}
 
-	g_warning("%s: kept the original (corrupt) file as %s", p->path, copy);
+	g_warning("%s: too many copies of corrupt files, this one is not kept", p->path);
 }
 
 /* Writes the records in memory to a new file renamed over the pool. *ret_id: the new file. */

@@ -524,6 +524,50 @@ static void test_register_reply(void **state)
 	assert_int_equal(strlen(kvp_daemon_get_driver_version()), 511);
 }
 
+/* Random messages: never a crash, only the statuses the handler defines, files stay whole. */
+static void test_random_messages(void **state)
+{
+	g_autoptr(GRand) rand = g_rand_new_with_seed(20261123);
+	struct hv_kvp_msg req, reply;
+
+	for (int i = 0; i < 3000; i++) {
+		uint8_t *b = (uint8_t *)&req;
+		size_t len = sizeof(req);
+		uint32_t st;
+
+		/* Mostly zeros with a few random bytes and plausible sizes, as a fuzzer would. */
+		memset(&req, 0, sizeof(req));
+		for (int k = 0; k < 40; k++)
+			b[g_rand_int_range(rand, 0, sizeof(req))] = (uint8_t)g_rand_int(rand);
+		req.kvp_hdr.operation = (uint8_t)g_rand_int_range(rand, 0, 8);
+		req.kvp_hdr.pool = (uint8_t)g_rand_int_range(rand, 0, 7);
+		if (g_rand_boolean(rand)) {
+			req.body.kvp_set.data.key[g_rand_int_range(rand, 1, 8)] = 0;
+			req.body.kvp_set.data.key_size = (uint32_t)g_rand_int_range(rand, 0, 10);
+			req.body.kvp_set.data.value_size = (uint32_t)g_rand_int_range(rand, 0, 10);
+		}
+		if (g_rand_int_range(rand, 0, 20) == 0)
+			len = (size_t)g_rand_int_range(rand, 0, sizeof(req));
+
+		if (!kvp_ops_handle(pools, NULL, &req, len, &reply))
+			continue;
+
+		st = status_of(&reply);
+		assert_true(st == HV_S_OK || st == HV_S_CONT || st == HV_E_FAIL ||
+			    st == HV_INVALIDARG);
+	}
+
+	for (int i = 0; i < _HV_KVP_POOL_COUNT; i++) {
+		g_autoptr(kvp_pool) p = kvp_pool_new(kvp_pool_get_path(pools->pool[i]), 0644);
+
+		assert_true(kvp_pool_refresh(p) >= 0);
+		assert_int_equal(kvp_pool_n_invalid(p), 0);
+		assert_int_equal(kvp_pool_trailing_bytes(p), 0);
+		for (guint k = 0; k < kvp_pool_count(p); k++)
+			assert_true(kvp_pool_get_at(p, k)->key[0] != '\0');
+	}
+}
+
 static void test_op_names(void **state)
 {
 	assert_string_equal(kvp_op_to_string(HV_KVP_OP_GET), "GET");
@@ -543,6 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_auto_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ip_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sees_other_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_messages, setup, teardown),
 		cmocka_unit_test(test_register_reply),
 		cmocka_unit_test(test_op_names),
 	};

@@ -344,6 +344,41 @@ static void test_unterminated(void **state)
 	assert_null(kvp_pool_lookup(p, "bad-value"));
 }
 
+/* Random files: never a crash; what is read is rewritten as whole records. */
+static void test_random_files(void **state)
+{
+	g_autoptr(GRand) rand = g_rand_new_with_seed(42);
+	g_autofree char *path = path_in_dir(".kvp_pool_2");
+
+	for (int i = 0; i < 200; i++) {
+		g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+		gsize len = (gsize)g_rand_int_range(rand, 0, 4 * REC + 100);
+		g_autofree uint8_t *data = g_malloc(len + 1);
+		int nul_every = g_rand_int_range(rand, 1, 3000);
+		struct stat st;
+
+		for (gsize k = 0; k < len; k++)
+			data[k] = g_rand_int_range(rand, 0, nul_every) == 0 ? 0 :
+									     (uint8_t)g_rand_int(rand);
+		assert_true(g_file_set_contents(path, (const char *)data, (gssize)len, NULL));
+
+		assert_int_equal(kvp_pool_refresh(p), 1);
+		assert_true(kvp_pool_count(p) + kvp_pool_n_invalid(p) == len / REC);
+		assert_int_equal(kvp_pool_trailing_bytes(p), len % REC);
+		for (guint k = 0; k < kvp_pool_count(p); k++) {
+			assert_true(strlen(kvp_pool_get_at(p, k)->key) < HV_KVP_MAX_KEY_SIZE);
+			assert_true(strlen(kvp_pool_get_at(p, k)->value) < HV_KVP_MAX_VALUE_SIZE);
+		}
+		if (kvp_pool_count(p) > 0 && kvp_pool_get_at(p, 0)->key[0] != '\0') {
+			g_autofree char *key = g_strdup(kvp_pool_get_at(p, 0)->key);
+
+			assert_int_equal(kvp_pool_delete(p, key), 0);
+			assert_int_equal(stat(path, &st), 0);
+			assert_int_equal(st.st_size % REC, 0);
+		}
+	}
+}
+
 static void test_empty_and_missing(void **state)
 {
 	g_autofree char *path = path_in_dir(".kvp_pool_4");
@@ -661,6 +696,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unterminated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_only_on_change, setup, teardown),
