@@ -11,16 +11,16 @@
 #include "kvp-osinfo.h"
 
 static const char *const key_names[_KVP_AUTO_KEY_COUNT] = {
-	[KVP_AUTO_FQDN] = "FullyQualifiedDomainName",
-	[KVP_AUTO_INTEGRATION_SERVICES_VERSION] = "IntegrationServicesVersion",
-	[KVP_AUTO_NETWORK_ADDRESS_IPV4] = "NetworkAddressIPv4",
-	[KVP_AUTO_NETWORK_ADDRESS_IPV6] = "NetworkAddressIPv6",
-	[KVP_AUTO_OS_BUILD_NUMBER] = "OSBuildNumber",
-	[KVP_AUTO_OS_NAME] = "OSName",
-	[KVP_AUTO_OS_MAJOR_VERSION] = "OSMajorVersion",
-	[KVP_AUTO_OS_MINOR_VERSION] = "OSMinorVersion",
-	[KVP_AUTO_OS_VERSION] = "OSVersion",
-	[KVP_AUTO_PROCESSOR_ARCHITECTURE] = "ProcessorArchitecture",
+    [KVP_AUTO_FQDN] = "FullyQualifiedDomainName",
+    [KVP_AUTO_INTEGRATION_SERVICES_VERSION] = "IntegrationServicesVersion",
+    [KVP_AUTO_NETWORK_ADDRESS_IPV4] = "NetworkAddressIPv4",
+    [KVP_AUTO_NETWORK_ADDRESS_IPV6] = "NetworkAddressIPv6",
+    [KVP_AUTO_OS_BUILD_NUMBER] = "OSBuildNumber",
+    [KVP_AUTO_OS_NAME] = "OSName",
+    [KVP_AUTO_OS_MAJOR_VERSION] = "OSMajorVersion",
+    [KVP_AUTO_OS_MINOR_VERSION] = "OSMinorVersion",
+    [KVP_AUTO_OS_VERSION] = "OSVersion",
+    [KVP_AUTO_PROCESSOR_ARCHITECTURE] = "ProcessorArchitecture",
 };
 
 /*
@@ -31,7 +31,7 @@ typedef struct fqdn_state {
 	gint ref;
 	GMutex lock;
 	GCond done;
-	char *value;        /* last answer, NULL before the first */
+	char *value;	    /* last answer, NULL before the first */
 	char *resolved_for; /* the host name it answers for */
 	bool running;
 	bool stale;
@@ -80,9 +80,8 @@ typedef struct resolve_job {
 static gpointer resolve_thread(gpointer data)
 {
 	resolve_job *job = data;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC,
-				  .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_CANONNAME };
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_CANONNAME};
 	struct addrinfo *info = NULL;
 	char *answer;
 	int r;
@@ -136,8 +135,7 @@ static void start_resolve(fqdn_state *s, const char *host)
 	g_thread_unref(t);
 }
 
-kvp_auto *kvp_auto_new(const kvp_auto_config *cfg, kvp_auto_addresses_fn addresses,
-		       void *userdata)
+kvp_auto *kvp_auto_new(const kvp_auto_config *cfg, kvp_auto_addresses_fn addresses, void *userdata)
 {
 	kvp_auto *a = g_new0(kvp_auto, 1);
 

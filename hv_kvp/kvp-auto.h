@@ -41,11 +41,11 @@ enum kvp_auto_key {
 #define KVP_AUTO_UNKNOWN_VERSION "Unknown version"
 
 typedef struct kvp_auto_config {
-	const char *integration_version;          /* NULL: "Unknown version" */
-	const char *const *os_release_paths;      /* NULL: /etc/os-release, /usr/lib/os-release */
-	const char *const *legacy_release_paths;  /* NULL: /etc/SuSE-release, /etc/redhat-release */
-	const struct utsname *uts;                /* NULL: uname() */
-	bool no_fqdn_lookup;                      /* serve the host name, never resolve */
+	const char *integration_version;	 /* NULL: "Unknown version" */
+	const char *const *os_release_paths;	 /* NULL: /etc/os-release, /usr/lib/os-release */
+	const char *const *legacy_release_paths; /* NULL: /etc/SuSE-release, /etc/redhat-release */
+	const struct utsname *uts;		 /* NULL: uname() */
+	bool no_fqdn_lookup;			 /* serve the host name, never resolve */
 } kvp_auto_config;
 
 typedef struct kvp_auto kvp_auto;
@@ -56,8 +56,7 @@ typedef struct kvp_auto kvp_auto;
  */
 typedef void (*kvp_auto_addresses_fn)(void *userdata, int family, char *buf, size_t size);
 
-kvp_auto *kvp_auto_new(const kvp_auto_config *cfg, kvp_auto_addresses_fn addresses,
-		       void *userdata);
+kvp_auto *kvp_auto_new(const kvp_auto_config *cfg, kvp_auto_addresses_fn addresses, void *userdata);
 void kvp_auto_free(kvp_auto *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(kvp_auto, kvp_auto_free)
 

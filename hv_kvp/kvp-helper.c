@@ -49,7 +49,7 @@ int kvp_helper_run(const char *const *argv, unsigned int timeout_ms, size_t max_
 	bool exited = false;
 	int status = 0;
 
-	*ret = (kvp_helper_result){ 0 };
+	*ret = (kvp_helper_result){0};
 	if (access(argv[0], F_OK) < 0)
 		return -errno;
 	if (access(argv[0], X_OK) < 0)
@@ -60,10 +60,11 @@ int kvp_helper_run(const char *const *argv, unsigned int timeout_ms, size_t max_
 	args = g_strv_builder_end(builder);
 	if (!g_spawn_async_with_pipes(NULL, args, NULL,
 				      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL |
-					      G_SPAWN_CLOEXEC_PIPES,
+					  G_SPAWN_CLOEXEC_PIPES,
 				      child_setup, NULL, &pid, NULL, &out_fd, NULL, &error))
-		return error->domain == G_SPAWN_ERROR && error->code == G_SPAWN_ERROR_NOENT ? -ENOENT
-											    : -EIO;
+		return error->domain == G_SPAWN_ERROR && error->code == G_SPAWN_ERROR_NOENT
+			   ? -ENOENT
+			   : -EIO;
 
 	fcntl(out_fd, F_SETFL, fcntl(out_fd, F_GETFL) | O_NONBLOCK);
 	pid_fd = pidfd_open_compat(pid);
@@ -82,9 +83,9 @@ int kvp_helper_run(const char *const *argv, unsigned int timeout_ms, size_t max_
 		}
 		timeout = (int)MIN((left + 999) / 1000, (gint64)G_MAXINT);
 		if (out_fd >= 0)
-			pfd[n++] = (struct pollfd){ .fd = out_fd, .events = POLLIN };
+			pfd[n++] = (struct pollfd){.fd = out_fd, .events = POLLIN};
 		if (pid_fd >= 0)
-			pfd[n++] = (struct pollfd){ .fd = pid_fd, .events = POLLIN };
+			pfd[n++] = (struct pollfd){.fd = pid_fd, .events = POLLIN};
 		else if (out_fd < 0)
 			/* No pidfd (old kernel) and stdout closed: poll the exit. */
 			timeout = MIN(timeout, 10);
@@ -99,8 +100,8 @@ int kvp_helper_run(const char *const *argv, unsigned int timeout_ms, size_t max_
 				ssize_t k = read(out_fd, chunk, sizeof(chunk));
 
 				if (k > 0) {
-					size_t room = max_output > buf->len ? max_output - buf->len
-									    : 0;
+					size_t room =
+					    max_output > buf->len ? max_output - buf->len : 0;
 
 					if ((size_t)k > room)
 						ret->truncated = true;
@@ -120,7 +121,7 @@ int kvp_helper_run(const char *const *argv, unsigned int timeout_ms, size_t max_
 		 * kill below) once stdout is closed or the pidfd says it ended.
 		 */
 		if (out_fd < 0 || pid_fd >= 0) {
-			siginfo_t si = { 0 };
+			siginfo_t si = {0};
 
 			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
 			    si.si_pid == pid)

@@ -15,7 +15,7 @@ typedef struct kvp_helper_result {
 	int wait_status; /* as from waitpid() */
 	bool timed_out;
 	bool truncated; /* more output than the cap */
-	char *output;   /* NUL-terminated, never NULL after a run */
+	char *output;	/* NUL-terminated, never NULL after a run */
 	size_t output_len;
 } kvp_helper_result;
 

@@ -9,7 +9,7 @@
 
 int kvp_ip_parse(const char *s, kvp_ip *ret)
 {
-	kvp_ip ip = { 0 };
+	kvp_ip ip = {0};
 
 	if (inet_pton(AF_INET, s, &ip.v4) == 1)
 		ip.family = AF_INET;
@@ -23,14 +23,14 @@ int kvp_ip_parse(const char *s, kvp_ip *ret)
 
 const char *kvp_ip_to_string(const kvp_ip *ip, char *buf)
 {
-	return inet_ntop(ip->family, ip->family == AF_INET ? (const void *)&ip->v4
-							   : (const void *)&ip->v6,
-			 buf, INET6_ADDRSTRLEN);
+	return inet_ntop(ip->family,
+			 ip->family == AF_INET ? (const void *)&ip->v4 : (const void *)&ip->v6, buf,
+			 INET6_ADDRSTRLEN);
 }
 
 const char *kvp_ipv4_mask_string(unsigned int prefix, char *buf)
 {
-	struct in_addr a = { .s_addr = htonl(prefix ? ~0U << (32 - prefix) : 0) };
+	struct in_addr a = {.s_addr = htonl(prefix ? ~0U << (32 - prefix) : 0)};
 
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
@@ -143,9 +143,9 @@ static int split_field(const char *field, size_t size, const char *name, GPtrArr
 			g_autofree char *s = shown(field);
 
 			*ret_error = g_strdup_printf(
-				"%s holds a character that is not part of an address list "
-				"(0x%02x at %zu): \"%s\"",
-				name, c, i, s);
+			    "%s holds a character that is not part of an address list "
+			    "(0x%02x at %zu): \"%s\"",
+			    name, c, i, s);
 			return -EINVAL;
 		}
 	}
@@ -213,29 +213,29 @@ int kvp_ip_request_parse(const struct hv_kvp_ipaddr_value *req, kvp_ip_request *
 	if (k < 0)
 		return k;
 	if (addrs->len != masks->len) {
-		*ret_error = g_strdup_printf("ip_addr has %u entries but sub_net has %u", addrs->len,
-					     masks->len);
+		*ret_error = g_strdup_printf("ip_addr has %u entries but sub_net has %u",
+					     addrs->len, masks->len);
 		return -EINVAL;
 	}
 	for (guint i = 0; i < addrs->len; i++) {
 		const char *a = g_ptr_array_index(addrs, i);
 		const char *m = g_ptr_array_index(masks, i);
-		kvp_ip_addr entry = { 0 };
+		kvp_ip_addr entry = {0};
 
 		if (kvp_ip_parse(a, &entry.ip) < 0 || ip_is_unspecified(&entry.ip)) {
 			g_autofree char *e = shown(a);
 
-			*ret_error = g_strdup_printf("ip_addr entry %u is not an address: \"%s\"",
-						     i + 1, e);
+			*ret_error =
+			    g_strdup_printf("ip_addr entry %u is not an address: \"%s\"", i + 1, e);
 			return -EINVAL;
 		}
 		if (parse_prefix(m, entry.ip.family, &entry.prefix) < 0) {
 			g_autofree char *e = shown(m);
 
 			*ret_error = g_strdup_printf(
-				"sub_net entry %u is not a valid %s for an %s address: \"%s\"", i + 1,
-				entry.ip.family == AF_INET ? "netmask" : "prefix length",
-				entry.ip.family == AF_INET ? "IPv4" : "IPv6", e);
+			    "sub_net entry %u is not a valid %s for an %s address: \"%s\"", i + 1,
+			    entry.ip.family == AF_INET ? "netmask" : "prefix length",
+			    entry.ip.family == AF_INET ? "IPv4" : "IPv6", e);
 			return -EINVAL;
 		}
 		g_array_append_val(r->addrs, entry);
@@ -269,7 +269,7 @@ void kvp_ip_request_free(kvp_ip_request *r)
 
 int kvp_guid_normalize(const char *s, char buf[static 37])
 {
-	static const int dashes[] = { 8, 13, 18, 23 };
+	static const int dashes[] = {8, 13, 18, 23};
 	size_t len = strlen(s);
 
 	if (len == 38 && s[0] == '{' && s[37] == '}') {
@@ -413,14 +413,16 @@ static void nm_section(GString *out, const kvp_ip_request *r, int family)
 
 		if (a->ip.family != family)
 			continue;
-		g_string_append_printf(out, "address%u=%s/%u\n", ++n, kvp_ip_to_string(&a->ip, text),
-				       a->prefix);
+		g_string_append_printf(out, "address%u=%s/%u\n", ++n,
+				       kvp_ip_to_string(&a->ip, text), a->prefix);
 	}
 
 	/* dhcp_enabled is about IPv4 only; IPv6 falls back to SLAAC. */
 	if (family == AF_INET)
 		g_string_append_printf(out, "method=%s\n",
-				       r->dhcp ? "auto" : n ? "manual" : "disabled");
+				       r->dhcp ? "auto"
+				       : n     ? "manual"
+					       : "disabled");
 	else
 		g_string_append_printf(out, "method=%s\n", n ? "manual" : "auto");
 

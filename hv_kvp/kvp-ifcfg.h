@@ -38,7 +38,7 @@
  * (see kvp-provider.h), without taking the address of a packed member.
  */
 #define KVP_IP_FIELD(msg, field) ((char *)(msg) + offsetof(struct hv_kvp_ipaddr_value, field))
-#define KVP_IP_FIELD_CONST(msg, field)                                                             \
+#define KVP_IP_FIELD_CONST(msg, field) \
 	((const char *)(msg) + offsetof(struct hv_kvp_ipaddr_value, field))
 #define KVP_IP_FIELD_SIZE(field) sizeof(((struct hv_kvp_ipaddr_value *)0)->field)
 
@@ -60,9 +60,9 @@ typedef struct kvp_ip_addr {
 
 typedef struct kvp_ip_request {
 	bool dhcp;
-	GArray *addrs;    /* kvp_ip_addr, in the host's order */
+	GArray *addrs;	  /* kvp_ip_addr, in the host's order */
 	GArray *gateways; /* kvp_ip */
-	GArray *dns;      /* kvp_ip */
+	GArray *dns;	  /* kvp_ip */
 } kvp_ip_request;
 
 /* Parses one address (no blanks, no prefix): 0, or -EINVAL. */

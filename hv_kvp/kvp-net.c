@@ -34,9 +34,9 @@ enum helper_id {
 };
 
 static const char *const helper_names[_HELPER_COUNT] = {
-	[HELPER_DNS] = "hv_get_dns_info",
-	[HELPER_DHCP] = "hv_get_dhcp_info",
-	[HELPER_SET] = "hv_set_ifconfig",
+    [HELPER_DNS] = "hv_get_dns_info",
+    [HELPER_DHCP] = "hv_get_dhcp_info",
+    [HELPER_SET] = "hv_set_ifconfig",
 };
 
 struct kvp_net {
@@ -68,10 +68,8 @@ static void on_network_change(void *userdata)
 static gboolean on_netlink_ready(gint fd, GIOCondition cond, gpointer userdata)
 {
 	kvp_net *n = userdata;
-	int r = kvp_nl_sync(n->nl);
 
-	if (r < 0)
-		hv_log_debug_errno(r, "Could not reload the network state: %m");
+	kvp_nl_sync(n->nl);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -114,11 +112,14 @@ static void auto_addresses(void *userdata, int family, char *buf, size_t size)
 	g_autoptr(GArray) addrs = NULL;
 	g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(g_free);
 	char text[INET6_ADDRSTRLEN];
+	int r;
 
 	buf[0] = '\0';
 	if (!n->nl)
 		return;
-	kvp_nl_sync(n->nl);
+	r = kvp_nl_refresh(n->nl);
+	if (r < 0)
+		hv_log_debug_errno(r, "Could not reload the network state: %m");
 	addrs = kvp_nl_addresses(n->nl, 0, family);
 	for (guint i = 0; i < addrs->len; i++)
 		g_ptr_array_add(items,
@@ -139,7 +140,7 @@ static int auto_record(void *userdata, uint32_t index, char *key, size_t key_siz
 static char *run_helper(kvp_net *n, enum helper_id id, const char *ifname, bool *ret_ok)
 {
 	g_autofree char *path = g_build_filename(n->scripts_dir, helper_names[id], NULL);
-	const char *argv[] = { path, ifname, NULL };
+	const char *argv[] = {path, ifname, NULL};
 	kvp_helper_result res;
 	int r;
 
@@ -147,10 +148,11 @@ static char *run_helper(kvp_net *n, enum helper_id id, const char *ifname, bool 
 	r = kvp_helper_run(argv, n->helper_timeout_ms, n->helper_output_max, &res);
 	if (r == -ENOENT || r == -EACCES) {
 		if (!n->missing_reported[id])
-			hv_log_errno(r,
-				     "Helper %s is missing (%m): GET_IP_INFO answers without what it "
-				     "would tell; reported once",
-				     path);
+			hv_log_errno(
+			    r,
+			    "Helper %s is missing (%m): GET_IP_INFO answers without what it "
+			    "would tell; reported once",
+			    path);
 		n->missing_reported[id] = true;
 		return NULL;
 	}
@@ -244,14 +246,14 @@ static uint32_t get_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *re
 			    struct hv_kvp_ipaddr_value *reply)
 {
 	kvp_net *n = userdata;
-	const char *adapter = host_string(KVP_IP_FIELD_CONST(req, adapter_id),
-					  KVP_IP_FIELD_SIZE(adapter_id));
+	const char *adapter =
+	    host_string(KVP_IP_FIELD_CONST(req, adapter_id), KVP_IP_FIELD_SIZE(adapter_id));
 	g_autoptr(GArray) links = NULL;
 	g_autoptr(GPtrArray) addrs = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) masks = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) gateways = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) dns = NULL;
-	static const int families[] = { AF_INET, AF_INET6 };
+	static const int families[] = {AF_INET, AF_INET6};
 	char ifname[IF_NAMESIZE] = "";
 	uint8_t mac[32];
 	size_t mac_len;
@@ -272,7 +274,10 @@ static uint32_t get_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *re
 		g_warning("GET_IP_INFO for %s: no rtnetlink access", adapter);
 		return HV_E_FAIL;
 	}
-	kvp_nl_sync(n->nl);
+	if (kvp_nl_refresh(n->nl) < 0)
+		g_message("GET_IP_INFO for %s: could not reload the network state; answering "
+			  "from notifications",
+			  adapter);
 	links = kvp_nl_links_by_mac(n->nl, mac, mac_len);
 	if (links->len == 0) {
 		g_message("GET_IP_INFO: no interface has the MAC address %s", adapter);
@@ -311,13 +316,14 @@ static uint32_t get_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *re
 
 			g_ptr_array_add(addrs, g_strdup(addr_string(e, text)));
 			if (families[f] == AF_INET)
-				g_ptr_array_add(masks, g_strdup(kvp_ipv4_mask_string(e->prefix, text)));
+				g_ptr_array_add(masks,
+						g_strdup(kvp_ipv4_mask_string(e->prefix, text)));
 			else
 				g_ptr_array_add(masks, g_strdup_printf("/%u", e->prefix));
 		}
 		for (guint i = 0; i < g->len; i++)
-			g_ptr_array_add(gateways,
-					g_strdup(addr_string(&g_array_index(g, kvp_nl_addr, i), text)));
+			g_ptr_array_add(gateways, g_strdup(addr_string(
+						      &g_array_index(g, kvp_nl_addr, i), text)));
 	}
 
 	/* Addresses and masks stay paired: as many of each as both fit. */
@@ -330,8 +336,8 @@ static uint32_t get_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *re
 	if (fit < addrs->len)
 		g_message("GET_IP_INFO for %s: %u of %u addresses fit in the reply", ifname, fit,
 			  addrs->len);
-	join_fit(gateways, gateways->len, KVP_IP_FIELD(reply, gate_way), KVP_IP_FIELD_SIZE(gate_way),
-		 HOST_FIELD_MAX(gate_way));
+	join_fit(gateways, gateways->len, KVP_IP_FIELD(reply, gate_way),
+		 KVP_IP_FIELD_SIZE(gate_way), HOST_FIELD_MAX(gate_way));
 
 	dns = dns_servers(n, ifname);
 	join_fit(dns, dns->len, KVP_IP_FIELD(reply, dns_addr), KVP_IP_FIELD_SIZE(dns_addr),
@@ -388,8 +394,8 @@ static int write_file(const char *dir, const char *name, const char *contents, c
 static uint32_t set_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *req)
 {
 	kvp_net *n = userdata;
-	const char *adapter = host_string(KVP_IP_FIELD_CONST(req, adapter_id),
-					  KVP_IP_FIELD_SIZE(adapter_id));
+	const char *adapter =
+	    host_string(KVP_IP_FIELD_CONST(req, adapter_id), KVP_IP_FIELD_SIZE(adapter_id));
 	g_autoptr(kvp_ip_request) r = NULL;
 	g_autofree char *error = NULL;
 	g_autofree char *ifname = NULL;
@@ -481,10 +487,10 @@ int kvp_net_provider_new(const kvp_net_config *cfg, kvp_provider *ret, kvp_net *
 {
 	g_autoptr(kvp_net) n = g_new0(kvp_net, 1);
 	kvp_auto_config ac = {
-		.integration_version = cfg->integration_version,
-		.os_release_paths = cfg->os_release_paths,
-		.legacy_release_paths = cfg->legacy_release_paths,
-		.no_fqdn_lookup = cfg->no_fqdn_lookup,
+	    .integration_version = cfg->integration_version,
+	    .os_release_paths = cfg->os_release_paths,
+	    .legacy_release_paths = cfg->legacy_release_paths,
+	    .no_fqdn_lookup = cfg->no_fqdn_lookup,
 	};
 	int r;
 
@@ -513,10 +519,10 @@ int kvp_net_provider_new(const kvp_net_config *cfg, kvp_provider *ret, kvp_net *
 	n->autop = kvp_auto_new(&ac, auto_addresses, n);
 
 	*ret = (kvp_provider){
-		.userdata = n,
-		.auto_record = auto_record,
-		.get_ip_info = get_ip_info,
-		.set_ip_info = set_ip_info,
+	    .userdata = n,
+	    .auto_record = auto_record,
+	    .get_ip_info = get_ip_info,
+	    .set_ip_info = set_ip_info,
 	};
 	*ret_state = g_steal_pointer(&n);
 	return 0;
@@ -546,7 +552,7 @@ void kvp_net_set_integration_version(kvp_net *n, const char *version)
 
 int kvp_net_sync(kvp_net *n)
 {
-	return n->nl ? kvp_nl_sync(n->nl) : -ENOTCONN;
+	return n->nl ? kvp_nl_refresh(n->nl) : -ENOTCONN;
 }
 
 struct kvp_auto *kvp_net_get_auto(kvp_net *n)

@@ -42,7 +42,7 @@
 #define KVP_NET_HELPER_TIMEOUT_MS 5000U
 /* The driver gives up on a request after 30 s (HV_UTIL_TIMEOUT). */
 #define KVP_NET_SET_HELPER_TIMEOUT_MS 25000U
-#define KVP_NET_HELPER_OUTPUT_MAX (16U * 1024U)
+#define KVP_NET_HELPER_OUTPUT_MAX     (16U * 1024U)
 
 typedef struct kvp_net_config {
 	/* The driver's version string (REGISTER1 answer); NULL: "Unknown version". */

@@ -20,6 +20,9 @@ struct kvp_nl {
 	struct nl_cache *links;
 	struct nl_cache *addrs;
 	struct nl_cache *routes;
+	/* For reloading the caches in the kernel's order. */
+	struct nl_sock *dump_sock;
+	bool dirty;
 	void (*changed)(void *userdata);
 	void *userdata;
 };
@@ -45,6 +48,7 @@ static void on_change(struct nl_cache *cache, struct nl_object *obj, int action,
 {
 	kvp_nl *nl = data;
 
+	nl->dirty = true;
 	if (nl->changed)
 		nl->changed(nl->userdata);
 }
@@ -68,6 +72,13 @@ int kvp_nl_new(void (*changed)(void *userdata), void *userdata, kvp_nl **ret)
 	if (r < 0)
 		return nl_to_errno(r);
 
+	nl->dump_sock = nl_socket_alloc();
+	if (!nl->dump_sock)
+		return -ENOMEM;
+	r = nl_connect(nl->dump_sock, NETLINK_ROUTE);
+	if (r < 0)
+		return nl_to_errno(r);
+
 	*ret = g_steal_pointer(&nl);
 	return 0;
 }
@@ -79,6 +90,8 @@ void kvp_nl_free(kvp_nl *nl)
 	/* The manager owns the caches it filled. */
 	if (nl->mngr)
 		nl_cache_mngr_free(nl->mngr);
+	if (nl->dump_sock)
+		nl_socket_free(nl->dump_sock);
 	g_free(nl);
 }
 
@@ -92,31 +105,38 @@ int kvp_nl_sync(kvp_nl *nl)
 	/* The socket is non-blocking: this takes what is there and returns. */
 	int r = nl_cache_mngr_data_ready(nl->mngr);
 
-	if (r >= 0)
+	if (r < 0) {
+		/* Notifications were lost (socket buffer overflow): reload on next use. */
+		nl->dirty = true;
+		if (nl->changed)
+			nl->changed(nl->userdata);
+	}
+	return 0;
+}
+
+int kvp_nl_refresh(kvp_nl *nl)
+{
+	int r;
+
+	kvp_nl_sync(nl);
+	if (!nl->dirty)
 		return 0;
 
 	/*
-	 * Notifications were lost (the socket buffer overflowed) or could not
-	 * be parsed: reload everything so that nothing stale is reported.
+	 * Something changed since the last dump. The caches were updated
+	 * from the notifications, but appended to in arrival order: reload
+	 * them so that lists come in the kernel's order (primary addresses
+	 * first), as a fresh `ip addr` or getifaddrs() would show them.
 	 */
-	{
-		struct nl_sock *sk = nl_socket_alloc();
-		int k = -ENOMEM;
-
-		if (sk && nl_connect(sk, NETLINK_ROUTE) == 0) {
-			k = nl_cache_refill(sk, nl->links);
-			if (k >= 0)
-				k = nl_cache_refill(sk, nl->addrs);
-			if (k >= 0)
-				k = nl_cache_refill(sk, nl->routes);
-			k = k < 0 ? nl_to_errno(k) : 0;
-		}
-		if (sk)
-			nl_socket_free(sk);
-		if (nl->changed)
-			nl->changed(nl->userdata);
-		return k;
-	}
+	r = nl_cache_refill(nl->dump_sock, nl->links);
+	if (r >= 0)
+		r = nl_cache_refill(nl->dump_sock, nl->addrs);
+	if (r >= 0)
+		r = nl_cache_refill(nl->dump_sock, nl->routes);
+	if (r < 0)
+		return nl_to_errno(r);
+	nl->dirty = false;
+	return 0;
 }
 
 static bool link_is_loopback(kvp_nl *nl, int ifindex)
@@ -167,7 +187,7 @@ static bool fill_addr(struct nl_addr *a, int family, unsigned int prefix, kvp_nl
 
 	if (!a || nl_addr_get_family(a) != family || nl_addr_get_len(a) != len)
 		return false;
-	*ret = (kvp_nl_addr){ .family = family, .prefix = prefix };
+	*ret = (kvp_nl_addr){.family = family, .prefix = prefix};
 	memcpy(ret->addr, nl_addr_get_binary_addr(a), len);
 	return true;
 }
@@ -185,8 +205,8 @@ GArray *kvp_nl_addresses(kvp_nl *nl, int ifindex, int family)
 			continue;
 		if (ifindex ? index != ifindex : link_is_loopback(nl, index))
 			continue;
-		if (fill_addr(rtnl_addr_get_local(a), family, (unsigned int)rtnl_addr_get_prefixlen(a),
-			      &entry))
+		if (fill_addr(rtnl_addr_get_local(a), family,
+			      (unsigned int)rtnl_addr_get_prefixlen(a), &entry))
 			g_array_append_val(out, entry);
 	}
 	return out;

@@ -4,8 +4,10 @@
  * through libnl-route caches that the kernel keeps current (rtnetlink
  * notifications on one socket): nothing is polled and nothing runs while
  * the network does not change. kvp_nl_sync() takes in the notifications
- * that arrived (the daemon also does it from its main loop on the socket's
- * fd), and reloads everything if the socket overflowed.
+ * that arrived (the daemon does it from its main loop on the socket's fd);
+ * kvp_nl_refresh(), called before answering a request, also reloads the
+ * caches once after changes (or a lost notification), so that answers
+ * list addresses in the kernel's order.
  */
 #pragma once
 
@@ -23,7 +25,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(kvp_nl, kvp_nl_free)
 
 /* The notification socket, for the main loop (readable: call kvp_nl_sync()). */
 int kvp_nl_get_fd(kvp_nl *nl);
+/* Takes in pending notifications (cheap: what the main loop calls). */
 int kvp_nl_sync(kvp_nl *nl);
+/*
+ * Before answering: kvp_nl_sync(), then, if anything changed since the
+ * last time, the caches reloaded in the kernel's order.
+ */
+int kvp_nl_refresh(kvp_nl *nl);
 
 /*
  * Interfaces (not loopback) whose link-layer address is @mac (@mac_len

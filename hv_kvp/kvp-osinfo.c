@@ -4,10 +4,9 @@
 #include <errno.h>
 #include <string.h>
 
-const char *const kvp_os_release_default_paths[] = { "/etc/os-release", "/usr/lib/os-release",
-						     NULL };
-const char *const kvp_legacy_release_default_paths[] = { "/etc/SuSE-release",
-							 "/etc/redhat-release", NULL };
+const char *const kvp_os_release_default_paths[] = {"/etc/os-release", "/usr/lib/os-release", NULL};
+const char *const kvp_legacy_release_default_paths[] = {"/etc/SuSE-release", "/etc/redhat-release",
+							NULL};
 
 /* Values longer than this are cut: the host sees at most 1,022 bytes anyway. */
 #define OS_VALUE_MAX 1022
@@ -75,7 +74,7 @@ int kvp_os_release_parse(const char *path, GHashTable **ret)
 
 	if (!g_file_get_contents(path, &text, NULL, &error))
 		return error->domain == G_FILE_ERROR && error->code == G_FILE_ERROR_NOENT ? -ENOENT
-											 : -EIO;
+											  : -EIO;
 
 	table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	lines = g_strsplit(text, "\n", -1);
@@ -94,8 +93,7 @@ int kvp_os_release_parse(const char *path, GHashTable **ret)
 		key_len = (size_t)(p - key);
 		if (key_len == 0 || *p != '=')
 			continue;
-		g_hash_table_replace(table, g_strndup(key, key_len),
-				     kvp_os_release_unquote(p + 1));
+		g_hash_table_replace(table, g_strndup(key, key_len), kvp_os_release_unquote(p + 1));
 	}
 	*ret = g_steal_pointer(&table);
 	return 0;
@@ -112,7 +110,7 @@ static int load_legacy(const char *path, kvp_os_info *info)
 {
 	g_autofree char *text = NULL;
 	g_auto(GStrv) lines = NULL;
-	char **field[] = { &info->name, &info->major, &info->minor };
+	char **field[] = {&info->name, &info->major, &info->minor};
 
 	if (!g_file_get_contents(path, &text, NULL, NULL))
 		return -ENOENT;
@@ -143,7 +141,7 @@ void kvp_os_info_load(const char *const *os_release_paths, const char *const *le
 		uts = &local;
 	}
 
-	*ret = (kvp_os_info){ 0 };
+	*ret = (kvp_os_info){0};
 	set(&ret->build, uts->release);
 	set(&ret->version, uts->release);
 	/* Windows hosts expect x.y.z here: cut "-18-amd64". */
