@@ -61,7 +61,7 @@ int kvp_nl_new(void (*changed)(void *userdata), void *userdata, kvp_nl **ret)
 	nl->changed = changed;
 	nl->userdata = userdata;
 
-	r = nl_cache_mngr_alloc(NULL, NETLINK_ROUTE, NL_AUTO_PROVIDE, &nl->mngr);
+	r = nl_cache_mngr_alloc(NULL, NETLINK_ROUTE, 0, &nl->mngr);
 	if (r < 0)
 		return nl_to_errno(r);
 	r = nl_cache_mngr_add(nl->mngr, "route/link", on_change, nl, &nl->links);
