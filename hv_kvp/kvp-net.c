@@ -448,7 +448,10 @@ static uint32_t set_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *re
 		guint v4 = 0, v6 = 0;
 
 		for (guint i = 0; i < r->gateways->len; i++)
-			(g_array_index(r->gateways, kvp_ip, i).family == AF_INET ? v4 : v6)++;
+			if (g_array_index(r->gateways, kvp_ip, i).family == AF_INET)
+				v4++;
+			else
+				v6++;
 		if (v4 > 1 || v6 > 1)
 			g_message("SET_IP_INFO for %s: the keyfile takes the first gateway of each "
 				  "family; all %u are in the ifcfg file",
