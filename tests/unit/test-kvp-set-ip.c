@@ -133,6 +133,7 @@ static void test_set_writes_files_and_runs_helper(void **state)
 	g_autofree char *want_nm = golden_for_eth1("eth0-static.nmconnection.golden");
 	g_autofree char *args = NULL;
 	g_autofree char *want_args = NULL;
+	g_autofree char *log = NULL;
 	struct stat st;
 
 	/* Upper case, as some hosts send it, matches sysfs's lower case. */
@@ -151,6 +152,11 @@ static void test_set_writes_files_and_runs_helper(void **state)
 	args = kvp_test_read(f->record);
 	want_args = g_strdup_printf("2\n%s\n%s\n", ifcfg_path, nm_path);
 	assert_string_equal(args, want_args);
+
+	/* Two IPv4 gateways: the keyfile keeps one, and says so. */
+	log = kvp_test_log_text();
+	assert_non_null(strstr(log, "eth1: the keyfile takes the first gateway of each family"));
+	assert_non_null(strstr(log, "SET_IP_INFO: eth1 configured (static, 4 addresses)"));
 }
 
 static void test_dhcp_request(void **state)
