@@ -61,6 +61,8 @@ struct options {
 	char *daemon;
 	char **daemon_args;
 	size_t n_daemon_args;
+	char **installs; /* SRC:DEST copies made before the daemon starts */
+	size_t n_installs;
 	const char *daemon_log;
 	uint64_t timeout_ms;
 	uint64_t seed;
@@ -937,6 +939,38 @@ static int parse_uint(const char *s, unsigned int *ret)
 	return 0;
 }
 
+/*
+ * get-ip-info:auto: the first adapter in /sys/class/net (by name) with a
+ * non-zero MAC, upper case like the host sends it.
+ */
+static int first_mac(char *buf, size_t len)
+{
+	struct dirent **names = NULL;
+	int n = scandir("/sys/class/net", &names, NULL, alphasort);
+	int rc = -ENODEV;
+
+	for (int i = 0; i < n; i++) {
+		char path[300], addr[64] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/class/net/%s/address", names[i]->d_name);
+		f = rc < 0 && names[i]->d_name[0] != '.' ? fopen(path, "re") : NULL;
+		if (f && fgets(addr, sizeof(addr), f) && strlen(addr) >= 17 &&
+		    strncmp(addr, "00:00:00:00:00:00", 17) != 0) {
+			for (size_t k = 0; k < 17; k++)
+				addr[k] = (char)(addr[k] >= 'a' && addr[k] <= 'f' ? addr[k] - 32
+										  : addr[k]);
+			snprintf(buf, len, "%.17s", addr);
+			rc = 0;
+		}
+		if (f)
+			fclose(f);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
 /* Run one step word; 0, -EINVAL on a bad word, other -errno on failure. */
 static int run_step(struct kvp_emu *e, const char *word)
 {
@@ -969,7 +1003,15 @@ static int run_step(struct kvp_emu *e, const char *word)
 			return -EINVAL;
 		st = do_enum_index(e, pool, idx, false, NULL);
 	} else if (IS("get-ip-info") && arg) {
-		st = do_get_ip_info(e, arg, HV_KVP_ADDR_FAMILY_IPV4);
+		char mac[32];
+
+		if (strcmp(arg, "auto") == 0 && first_mac(mac, sizeof(mac)) < 0) {
+			emu_tl_always(
+			    0, "FAIL        get-ip-info:auto: no network adapter with a MAC");
+			return -ENODEV;
+		}
+		st = do_get_ip_info(e, strcmp(arg, "auto") == 0 ? mac : arg,
+				    HV_KVP_ADDR_FAMILY_IPV4);
 	} else if (IS("op") && arg && parse_pool(arg, &pool, &rest) == 0) {
 		/* op:OP:POOL */
 		uint8_t pl = 0;
@@ -1028,40 +1070,107 @@ static bool step_known(const char *word)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* mkdir -p of the directories above path */
+static int make_parents(const char *path)
+{
+	char buf[512];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+/* --install SRC:DEST: a plain copy keeping the mode (inside the sandbox only). */
+static int install_file(const char *spec)
+{
+	static char buf[65536];
+	char src[512];
+	const char *dest = strchr(spec, ':') + 1;
+	struct stat st;
+	int in, out, rc = 0;
+	ssize_t n;
+
+	snprintf(src, sizeof(src), "%.*s", (int)(dest - spec - 1), spec);
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) < 0) {
+		rc = -errno;
+		if (in >= 0)
+			close(in);
+		return rc;
+	}
+	rc = make_parents(dest);
+	if (rc < 0) {
+		close(in);
+		return rc;
+	}
+	unlink(dest);
+	out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777);
+	if (out < 0) {
+		rc = -errno;
+		close(in);
+		return rc;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -EIO;
+			break;
+		}
+	}
+	if (n < 0)
+		rc = -errno;
+	close(in);
+	if (close(out) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
 static void usage(FILE *f)
 {
-	fputs("usage: hv-emu-kvp [OPTIONS] STEP...\n"
-	      "The emulated Hyper-V host and KVP driver: FUSE DEVDIR/hv_kvp, the daemon under\n"
-	      "test, a script of host requests and a deterministic transcript (\"T| \" lines).\n"
-	      "\n"
-	      "  --daemon PATH         start this daemon once the device is mounted\n"
-	      "  --daemon-arg ARG      one argument for the daemon (repeat)\n"
-	      "  --daemon-log FILE     append the daemon's output here (default: \"daemon| \" "
-	      "lines)\n"
-	      "  --devdir DIR          FUSE device directory (default /dev/vmbus)\n"
-	      "  --pool-dir DIR        where seed/dump find the pools (default /var/lib/hyperv)\n"
-	      "  --seed S              seed of the random workload (default 1)\n"
-	      "  --invalid LIST        invalid request classes of the random workload: all "
-	      "(default),\n"
-	      "                        none, or a comma list of "
-	      "bad-pool,long-key,long-value,no-nul,\n"
-	      "                        zero-key,bad-op,bad-index\n"
-	      "  --timeout MS          the driver's per-request timeout (default 30000)\n"
-	      "  --restart             restart the daemon when it exits and go on\n"
-	      "  --quiet               no timeline, only transcript, bench and failure lines\n"
-	      "\n"
-	      "Steps (POOL 0..255; pools above 4 are invalid and sent as such):\n"
-	      "  set:POOL:KEY=VALUE    get:POOL:KEY    delete:POOL:KEY\n"
-	      "  enumerate:POOL        index 0, 1, ... until an error status\n"
-	      "  enum:POOL:INDEX       one ENUMERATE\n"
-	      "  get-ip-info:MAC       GET_IP_INFO for the adapter MAC (IPv4)\n"
-	      "  op:OP[:POOL]          a bare message with only op and pool\n"
-	      "  random:N              N seeded mixed requests over pools 0..4 (+ invalid ones)\n"
-	      "  seed:POOL:N           write N records into the pool file (daemon idle)\n"
-	      "  dump-pools            every record of every pool file and a hash of each file\n"
-	      "  bench:RECORDS:COUNT   timed SET/GET/ENUMERATE/DELETE on pool 1 (\"B| \" lines)\n"
-	      "  sleep:MS\n",
-	      f);
+	fputs(
+	    "usage: hv-emu-kvp [OPTIONS] STEP...\n"
+	    "The emulated Hyper-V host and KVP driver: FUSE DEVDIR/hv_kvp, the daemon under\n"
+	    "test, a script of host requests and a deterministic transcript (\"T| \" lines).\n"
+	    "\n"
+	    "  --daemon PATH         start this daemon once the device is mounted\n"
+	    "  --daemon-arg ARG      one argument for the daemon (repeat)\n"
+	    "  --daemon-log FILE     append the daemon's output here (default: \"daemon| \" "
+	    "lines)\n"
+	    "  --devdir DIR          FUSE device directory (default /dev/vmbus)\n"
+	    "  --pool-dir DIR        where seed/dump find the pools (default /var/lib/hyperv)\n"
+	    "  --seed S              seed of the random workload (default 1)\n"
+	    "  --invalid LIST        invalid request classes of the random workload: all "
+	    "(default),\n"
+	    "                        none, or a comma list of "
+	    "bad-pool,long-key,long-value,no-nul,\n"
+	    "                        zero-key,bad-op,bad-index\n"
+	    "  --timeout MS          the driver's per-request timeout (default 30000)\n"
+	    "  --restart             restart the daemon when it exits and go on\n"
+	    "  --quiet               no timeline, only transcript, bench and failure lines\n"
+	    "  --install SRC:DEST    copy SRC to DEST (mode of SRC, directories made) before the\n"
+	    "                        daemon starts, e.g. helper scripts to "
+	    "/usr/libexec/hypervkvpd\n"
+	    "\n"
+	    "Steps (POOL 0..255; pools above 4 are invalid and sent as such):\n"
+	    "  set:POOL:KEY=VALUE    get:POOL:KEY    delete:POOL:KEY\n"
+	    "  enumerate:POOL        index 0, 1, ... until an error status\n"
+	    "  enum:POOL:INDEX       one ENUMERATE\n"
+	    "  get-ip-info:MAC       GET_IP_INFO for the adapter MAC (IPv4); auto: the first\n"
+	    "                        adapter in /sys/class/net with a MAC\n"
+	    "  op:OP[:POOL]          a bare message with only op and pool\n"
+	    "  random:N              N seeded mixed requests over pools 0..4 (+ invalid ones)\n"
+	    "  seed:POOL:N           write N records into the pool file (daemon idle)\n"
+	    "  dump-pools            every record of every pool file and a hash of each file\n"
+	    "  bench:RECORDS:COUNT   timed SET/GET/ENUMERATE/DELETE on pool 1 (\"B| \" lines)\n"
+	    "  sleep:MS\n",
+	    f);
 }
 
 static int parse_invalid(const char *arg, unsigned int *ret)
@@ -1107,6 +1216,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_RESTART,
 	OPT_QUIET,
+	OPT_INSTALL,
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -1122,6 +1232,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    {"restart", no_argument, NULL, OPT_RESTART},
 	    {"quiet", no_argument, NULL, OPT_QUIET},
+	    {"install", required_argument, NULL, OPT_INSTALL},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1182,6 +1293,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_QUIET:
 			o->quiet = true;
 			break;
+		case OPT_INSTALL: {
+			char **n = realloc(o->installs, (o->n_installs + 1) * sizeof(*n));
+
+			if (n)
+				o->installs = n;
+			if (!n || !strchr(optarg, ':')) {
+				fprintf(stderr, "hv-emu-kvp: bad --install: %s\n", optarg);
+				return -EINVAL;
+			}
+			o->installs[o->n_installs++] = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
@@ -1235,6 +1358,15 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		scratch = emu_scratch_free(scratch);
+
+		for (size_t i = 0; i < e.o.n_installs; i++) {
+			rc = install_file(e.o.installs[i]);
+			if (rc < 0) {
+				fprintf(stderr, "hv-emu-kvp: --install %s: %s\n", e.o.installs[i],
+					strerror(-rc));
+				return 2;
+			}
+		}
 
 		e.daemon_argv = calloc(e.o.n_daemon_args + 2, sizeof(char *));
 		if (!e.daemon_argv)
@@ -1317,5 +1449,6 @@ out:
 		emu_daemon_done(&e.daemon);
 	free(e.daemon_argv);
 	free(e.o.daemon_args);
+	free(e.o.installs);
 	return exit_code;
 }
