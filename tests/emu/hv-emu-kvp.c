@@ -292,8 +292,8 @@ struct timing {
  * @quiet_line nothing is printed (bench). Returns the status the host got,
  * or -errno when the emulator itself failed.
  */
-static int64_t request(struct kvp_emu *e, struct hv_kvp_msg *m, const char *desc, enum invalid inv,
-		       bool quiet_line, struct timing *t)
+static int64_t request(struct kvp_emu *e, struct hv_kvp_msg *m, const char *desc, bool quiet_line,
+		       struct timing *t)
 {
 	static struct hv_kvp_msg reply;
 	char name[16], key[SHOW_MAX * 4 + 64], val[SHOW_MAX * 4 + 400];
@@ -425,7 +425,7 @@ static int64_t do_set(struct kvp_emu *e, uint8_t pool, const char *key, const ch
 	put_key(&m.body.kvp_set.data, key, strlen(key));
 	put_value(&m.body.kvp_set.data, value, strlen(value));
 	desc_kv(desc, sizeof(desc), key, strlen(key), value, strlen(value));
-	return request(e, &m, desc, INV_NONE, quiet, t);
+	return request(e, &m, desc, quiet, t);
 }
 
 static int64_t do_get(struct kvp_emu *e, uint8_t pool, const char *key, bool quiet,
@@ -437,7 +437,7 @@ static int64_t do_get(struct kvp_emu *e, uint8_t pool, const char *key, bool qui
 	msg_init(&m, HV_KVP_OP_GET, pool);
 	put_key(&m.body.kvp_get.data, key, strlen(key));
 	desc_kv(desc, sizeof(desc), key, strlen(key), NULL, 0);
-	return request(e, &m, desc, INV_NONE, quiet, t);
+	return request(e, &m, desc, quiet, t);
 }
 
 static int64_t do_delete(struct kvp_emu *e, uint8_t pool, const char *key, bool quiet,
@@ -453,7 +453,7 @@ static int64_t do_delete(struct kvp_emu *e, uint8_t pool, const char *key, bool 
 	memcpy(m.body.kvp_delete.key, key, len);
 	m.body.kvp_delete.key_size = (uint32_t)len + 1;
 	desc_kv(desc, sizeof(desc), key, len, NULL, 0);
-	return request(e, &m, desc, INV_NONE, quiet, t);
+	return request(e, &m, desc, quiet, t);
 }
 
 static int64_t do_enum_index(struct kvp_emu *e, uint8_t pool, uint32_t index, bool quiet,
@@ -465,7 +465,7 @@ static int64_t do_enum_index(struct kvp_emu *e, uint8_t pool, uint32_t index, bo
 	msg_init(&m, HV_KVP_OP_ENUMERATE, pool);
 	m.body.kvp_enum_data.index = index;
 	snprintf(desc, sizeof(desc), "index=%u", index);
-	return request(e, &m, desc, INV_NONE, quiet, t);
+	return request(e, &m, desc, quiet, t);
 }
 
 /* The host's enumeration: index 0, 1, ... until an error status (at most max). */
@@ -493,7 +493,7 @@ static int64_t do_get_ip_info(struct kvp_emu *e, const char *mac, uint8_t family
 		 mac);
 	m.body.kvp_ip_val.addr_family = family;
 	snprintf(desc, sizeof(desc), "mac=%s family=%u", mac, family);
-	return request(e, &m, desc, INV_NONE, false, NULL);
+	return request(e, &m, desc, false, NULL);
 }
 
 /* An op the script names by number: only op and pool set, like kvp_send_key()'s default. */
@@ -502,7 +502,7 @@ static int64_t do_raw_op(struct kvp_emu *e, uint8_t op, uint8_t pool)
 	static struct hv_kvp_msg m;
 
 	msg_init(&m, op, pool);
-	return request(e, &m, "", INV_NONE, false, NULL);
+	return request(e, &m, "", false, NULL);
 }
 
 /* ---- the pool files ----------------------------------------------------- */
@@ -746,7 +746,7 @@ static int64_t random_invalid(struct kvp_emu *e)
 
 		snprintf(full, sizeof(full), "%s%sinv=%s", desc, desc[0] ? " " : "",
 			 invalid_names[inv]);
-		return request(e, &m, full, inv, false, NULL);
+		return request(e, &m, full, false, NULL);
 	}
 }
 
