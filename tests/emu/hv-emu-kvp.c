@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -540,6 +541,33 @@ static int seed_pool(struct kvp_emu *e, unsigned int pool, unsigned int n)
 	return 0;
 }
 
+/*
+ * append:POOL:KEY=VALUE: one record appended to the pool file behind the
+ * daemon's back, under flock() like cloud-init and azure-init do (which
+ * does not interact with the daemon's fcntl() locks).
+ */
+static int append_record(struct kvp_emu *e, unsigned int pool, const char *key, size_t klen,
+			 const char *value)
+{
+	static uint8_t rec[HV_KVP_POOL_RECORD_SIZE];
+	char path[512];
+	int fd, rc = 0;
+
+	memset(rec, 0, sizeof(rec));
+	memcpy(rec, key, klen < HV_KVP_MAX_KEY_SIZE - 1 ? klen : HV_KVP_MAX_KEY_SIZE - 1);
+	snprintf((char *)rec + HV_KVP_MAX_KEY_SIZE, HV_KVP_MAX_VALUE_SIZE, "%s", value);
+	pool_path(e, pool, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0 || write(fd, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+		rc = -EIO;
+	close(fd);
+	emu_tl_raw(true, "T| appended to pool %u: key='%.*s' (%s)", pool, (int)klen, key,
+		   rc ? strerror(-rc) : "ok");
+	return rc;
+}
+
 /* Print every record of every pool file and a hash of each whole file. */
 static int dump_pools(struct kvp_emu *e)
 {
@@ -1032,6 +1060,11 @@ static int run_step(struct kvp_emu *e, const char *word)
 		if (pool >= _HV_KVP_POOL_COUNT || parse_uint(rest, &n) < 0)
 			return -EINVAL;
 		st = seed_pool(e, pool, n);
+	} else if (IS("append") && arg && parse_pool(arg, &pool, &rest) == 0 && strchr(rest, '=')) {
+		if (pool >= _HV_KVP_POOL_COUNT)
+			return -EINVAL;
+		st = append_record(e, pool, rest, (size_t)(strchr(rest, '=') - rest),
+				   strchr(rest, '=') + 1);
 	} else if (IS("dump-pools") && !arg) {
 		st = dump_pools(e);
 	} else if (IS("bench") && arg) {
@@ -1058,8 +1091,8 @@ static int run_step(struct kvp_emu *e, const char *word)
 static bool step_known(const char *word)
 {
 	static const char *const names[] = {
-	    "set:", "get:",    "delete:", "enumerate:", "enum:",  "get-ip-info:",
-	    "op:",  "random:", "seed:",	  "dump-pools", "bench:", "sleep:"};
+	    "set:",    "get:",	"delete:", "enumerate:", "enum:",  "get-ip-info:", "op:",
+	    "random:", "seed:", "append:", "dump-pools", "bench:", "sleep:"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strncmp(word, names[i], strlen(names[i])) == 0)
@@ -1167,6 +1200,7 @@ static void usage(FILE *f)
 	    "  op:OP[:POOL]          a bare message with only op and pool\n"
 	    "  random:N              N seeded mixed requests over pools 0..4 (+ invalid ones)\n"
 	    "  seed:POOL:N           write N records into the pool file (daemon idle)\n"
+	    "  append:POOL:KEY=VALUE a record appended to the pool file (flock, like cloud-init)\n"
 	    "  dump-pools            every record of every pool file and a hash of each file\n"
 	    "  bench:RECORDS:COUNT   timed SET/GET/ENUMERATE/DELETE on pool 1 (\"B| \" lines)\n"
 	    "  sleep:MS\n",

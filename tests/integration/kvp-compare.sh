@@ -34,7 +34,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Explicit part: every op once in every valid pool, UTF-8, the longest key and
-# value a driver can send, enumeration to the end, the auto pool.
+# value a driver can send, enumeration to the end, the auto pool, records
+# appended behind the daemon's back (cloud-init, under flock()).
 long_key=$(printf 'k%.0s' $(seq 1 511))
 long_value=$(printf 'v%.0s' $(seq 1 2047))
 script=(
@@ -45,6 +46,8 @@ script=(
 	enumerate:0 enumerate:1 enumerate:3 enumerate:4
 	delete:1:beta delete:1:beta delete:1:missing enumerate:1
 	enumerate:2 enum:1:1000 op:5:0 op:9:1
+	append:1:cloud-init=ready append:0:PhysicalHostName=host1 enumerate:1 get:0:PhysicalHostName
+	set:1:cloud-init=seen delete:1:alpha enumerate:1
 	random:"$n" dump-pools
 )
 
