@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,7 +63,8 @@ struct options {
 	char *daemon;
 	char **daemon_args;
 	size_t n_daemon_args;
-	char **installs; /* SRC:DEST copies made before the daemon starts */
+	const char *pools_on; /* bind-mount DIR/hyperv on the pool directory */
+	char **installs;      /* SRC:DEST copies made before the daemon starts */
 	size_t n_installs;
 	const char *daemon_log;
 	uint64_t timeout_ms;
@@ -575,7 +577,7 @@ static int dump_pools(struct kvp_emu *e)
 
 	for (unsigned int p = 0; p < _HV_KVP_POOL_COUNT; p++) {
 		char path[512], k[SHOW_MAX * 4 + 48], v[SHOW_MAX * 4 + 48];
-		uint64_t h = 0xcbf29ce484222325ULL;
+		uint64_t h = 0xcbf29ce484222325ULL, h0 = h;
 		struct stat st;
 		unsigned int i = 0;
 		FILE *f;
@@ -608,10 +610,16 @@ static int dump_pools(struct kvp_emu *e)
 			}
 			kl = blen(rec, HV_KVP_MAX_KEY_SIZE);
 			vl = blen(rec + HV_KVP_MAX_KEY_SIZE, HV_KVP_MAX_VALUE_SIZE);
-			for (size_t j = kl; j < HV_KVP_MAX_KEY_SIZE && !junk; j++)
-				junk = rec[j] != 0;
-			for (size_t j = HV_KVP_MAX_KEY_SIZE + vl; j < sizeof(rec) && !junk; j++)
-				junk = rec[j] != 0;
+			/* h0: the record as if everything after each NUL were zero */
+			for (size_t j = 0; j < sizeof(rec); j++) {
+				bool after =
+				    j < HV_KVP_MAX_KEY_SIZE ? j > kl : j > HV_KVP_MAX_KEY_SIZE + vl;
+
+				if (after && rec[j])
+					junk = true;
+				h0 ^= after ? 0 : rec[j];
+				h0 *= 0x100000001b3ULL;
+			}
 			show(k, sizeof(k), rec, kl);
 			show(v, sizeof(v), rec + HV_KVP_MAX_KEY_SIZE, vl);
 			emu_tl_raw(true, "T| pool %u [%u] key=%s value=%s%s", p, i, k, v,
@@ -619,7 +627,9 @@ static int dump_pools(struct kvp_emu *e)
 			i++;
 		}
 		fclose(f);
-		emu_tl_raw(true, "T| pool %u: %u records, fnv %016" PRIx64, p, i, h);
+		/* fnv: the whole file; fnv0: with the bytes after each NUL taken as zero */
+		emu_tl_raw(true, "T| pool %u: %u records, fnv %016" PRIx64 ", fnv0 %016" PRIx64, p,
+			   i, h, h0);
 	}
 	return 0;
 }
@@ -999,6 +1009,59 @@ static int first_mac(char *buf, size_t len)
 	return rc;
 }
 
+#define FILL_NAME ".hv-emu-fill"
+
+/* fill: write a file next to the pool directory until its file system is full. */
+static int fill_fs(struct kvp_emu *e, bool fill)
+{
+	static char block[65536];
+	char path[600];
+	uint64_t total = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", e->o.pool_dir, FILL_NAME);
+	if (!fill) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+		emu_tl_raw(true, "T| unfilled");
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	memset(block, 0xa5, sizeof(block));
+	for (size_t sz = sizeof(block); sz; sz /= 2) {
+		ssize_t n;
+
+		while ((n = write(fd, block, sz)) > 0)
+			total += (uint64_t)n;
+	}
+	fsync(fd);
+	close(fd);
+	emu_tl("host        filled the pool file system (%llu KiB)",
+	       (unsigned long long)(total / 1024));
+	/* the size depends on the file system: not in the transcript */
+	emu_tl_raw(true, "T| filled");
+	return 0;
+}
+
+/* restart-daemon: SIGTERM, start again, wait for the registration. */
+static int restart_daemon(struct kvp_emu *e)
+{
+	unsigned int seq = emu_chardev_reg_seq(e->kvp);
+
+	if (!e->have_daemon)
+		return -ECHILD;
+	if (emu_daemon_stop(&e->daemon, STOP_TERM_MS, STOP_KILL_MS) < 0 ||
+	    emu_daemon_start(&e->daemon) < 0 || wait_registered(e, seq, REGISTER_WAIT_MS) < 0) {
+		emu_tl_always(0, "FAIL        restart-daemon: the daemon did not come back");
+		e->broken = true;
+		return -ECHILD;
+	}
+	emu_tl_raw(true, "T| daemon restarted by the script");
+	return 0;
+}
+
 /* Run one step word; 0, -EINVAL on a bad word, other -errno on failure. */
 static int run_step(struct kvp_emu *e, const char *word)
 {
@@ -1074,6 +1137,12 @@ static int run_step(struct kvp_emu *e, const char *word)
 		if (sscanf(arg, "%u:%u%c", &records, &count, &tail) != 2)
 			return -EINVAL;
 		st = run_bench(e, records, count);
+	} else if (IS("fill") && !arg) {
+		st = fill_fs(e, true);
+	} else if (IS("unfill") && !arg) {
+		st = fill_fs(e, false);
+	} else if (IS("restart-daemon") && !arg) {
+		st = restart_daemon(e);
 	} else if (IS("sleep") && arg) {
 		unsigned int ms;
 
@@ -1087,17 +1156,21 @@ static int run_step(struct kvp_emu *e, const char *word)
 	return st < 0 ? (int)st : 0;
 }
 
-/* Checks the words before anything starts (the same parser, nothing run). */
+/* Checks the words before anything starts (names only; run_step() parses the rest). */
 static bool step_known(const char *word)
 {
-	static const char *const names[] = {
-	    "set:",    "get:",	"delete:", "enumerate:", "enum:",  "get-ip-info:", "op:",
-	    "random:", "seed:", "append:", "dump-pools", "bench:", "sleep:"};
+	static const char *const with_arg[] = {
+	    "set:", "get:",    "delete:", "enumerate:", "enum:",  "get-ip-info:",
+	    "op:",  "random:", "seed:",	  "append:",	"bench:", "sleep:",
+	};
+	static const char *const bare[] = {"dump-pools", "fill", "unfill", "restart-daemon"};
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strncmp(word, names[i], strlen(names[i])) == 0)
-			return strcmp(names[i], "dump-pools") != 0 ||
-			       strcmp(word, "dump-pools") == 0;
+	for (size_t i = 0; i < sizeof(with_arg) / sizeof(with_arg[0]); i++)
+		if (strncmp(word, with_arg[i], strlen(with_arg[i])) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++)
+		if (strcmp(word, bare[i]) == 0)
+			return true;
 	return false;
 }
 
@@ -1187,6 +1260,8 @@ static void usage(FILE *f)
 	    "  --timeout MS          the driver's per-request timeout (default 30000)\n"
 	    "  --restart             restart the daemon when it exits and go on\n"
 	    "  --quiet               no timeline, only transcript, bench and failure lines\n"
+	    "  --pools-on DIR        keep the pools on DIR's file system (DIR/hyperv bind-mounted\n"
+	    "                        on the pool directory), e.g. a small scratch fs for ENOSPC\n"
 	    "  --install SRC:DEST    copy SRC to DEST (mode of SRC, directories made) before the\n"
 	    "                        daemon starts, e.g. helper scripts to "
 	    "/usr/libexec/hypervkvpd\n"
@@ -1200,6 +1275,8 @@ static void usage(FILE *f)
 	    "  op:OP[:POOL]          a bare message with only op and pool\n"
 	    "  random:N              N seeded mixed requests over pools 0..4 (+ invalid ones)\n"
 	    "  seed:POOL:N           write N records into the pool file (daemon idle)\n"
+	    "  fill / unfill         fill the pool directory's file system (ENOSPC) / free it\n"
+	    "  restart-daemon        stop the daemon (SIGTERM) and start it again\n"
 	    "  append:POOL:KEY=VALUE a record appended to the pool file (flock, like cloud-init)\n"
 	    "  dump-pools            every record of every pool file and a hash of each file\n"
 	    "  bench:RECORDS:COUNT   timed SET/GET/ENUMERATE/DELETE on pool 1 (\"B| \" lines)\n"
@@ -1251,6 +1328,7 @@ enum {
 	OPT_RESTART,
 	OPT_QUIET,
 	OPT_INSTALL,
+	OPT_POOLS_ON,
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -1267,6 +1345,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"restart", no_argument, NULL, OPT_RESTART},
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"install", required_argument, NULL, OPT_INSTALL},
+	    {"pools-on", required_argument, NULL, OPT_POOLS_ON},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1326,6 +1405,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_QUIET:
 			o->quiet = true;
+			break;
+		case OPT_POOLS_ON:
+			o->pools_on = optarg;
 			break;
 		case OPT_INSTALL: {
 			char **n = realloc(o->installs, (o->n_installs + 1) * sizeof(*n));
@@ -1398,6 +1480,20 @@ int main(int argc, char **argv)
 			if (rc < 0) {
 				fprintf(stderr, "hv-emu-kvp: --install %s: %s\n", e.o.installs[i],
 					strerror(-rc));
+				return 2;
+			}
+		}
+
+		if (e.o.pools_on) {
+			char dir[512];
+
+			snprintf(dir, sizeof(dir), "%s/hyperv", e.o.pools_on);
+			if ((mkdir(dir, 0755) < 0 && errno != EEXIST) ||
+			    (make_parents(e.o.pool_dir) < 0) ||
+			    (mkdir(e.o.pool_dir, 0755) < 0 && errno != EEXIST) ||
+			    mount(dir, e.o.pool_dir, NULL, MS_BIND, NULL) < 0) {
+				fprintf(stderr, "hv-emu-kvp: --pools-on %s: %s\n", dir,
+					strerror(errno));
 				return 2;
 			}
 		}

@@ -21,6 +21,7 @@
 #                    .reference/usr/libexec/hypervkvpd of this tree)
 #   KVP_EXPECT       extended regular expressions separated by "@@" that must
 #                    each match a line of the output (else exit 1)
+#   KVP_REJECT       the same, but none may match any line
 #
 # Prints hv-emu-kvp's output (transcript lines start with "T| ", bench lines
 # with "B| ", daemon output with "daemon| "). Exit status: hv-emu-kvp's, 77
@@ -85,6 +86,16 @@ if [ -n "${KVP_EXPECT:-}" ]; then
 	for p in "${patterns[@]}"; do
 		if ! grep -Eq -- "$p" "$out"; then
 			echo "kvp-run: no output line matches: $p"
+			exit 1
+		fi
+	done
+fi
+if [ -n "${KVP_REJECT:-}" ]; then
+	IFS=$'\n' read -r -d '' -a patterns < <(printf '%s' "${KVP_REJECT//@@/$'\n'}" && printf '\0')
+	for p in "${patterns[@]}"; do
+		if grep -Eq -- "$p" "$out"; then
+			echo "kvp-run: an output line matches what must not appear: $p"
+			grep -E -m3 -- "$p" "$out"
 			exit 1
 		fi
 	done

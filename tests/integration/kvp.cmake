@@ -11,9 +11,10 @@ set(HV_REFERENCE_KVP ${PROJECT_SOURCE_DIR}/.reference/usr/sbin/hv_kvp_daemon)
 set(HV_KVP_OURS_ARGS "--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv" CACHE STRING
   "Arguments for build/hv_kvp/hv_kvp_daemon in the KVP integration tests and bench")
 
-# hv_add_kvp_test(NAME DAEMON path ARGS "daemon args" [EXPECT "re@@re"] STEPS step...)
+# hv_add_kvp_test(NAME DAEMON path ARGS "daemon args" [EXPECT "re@@re"] [REJECT "re@@re"]
+#                 [EMU_ARGS hv-emu-kvp-option...] STEPS step...)
 function(hv_add_kvp_test name)
-  cmake_parse_arguments(K "" "DAEMON;ARGS;EXPECT;TIMEOUT" "STEPS;EMU_ARGS" ${ARGN})
+  cmake_parse_arguments(K "" "DAEMON;ARGS;EXPECT;REJECT;TIMEOUT" "STEPS;EMU_ARGS" ${ARGN})
   if(NOT K_TIMEOUT)
     set(K_TIMEOUT 150)
   endif()
@@ -22,7 +23,7 @@ function(hv_add_kvp_test name)
       ${K_EMU_ARGS} ${K_STEPS})
   set_tests_properties(${name} PROPERTIES
     LABELS "integration;kvp" SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT ${K_TIMEOUT}
-    ENVIRONMENT "KVP_DAEMON_ARGS=${K_ARGS};KVP_EXPECT=${K_EXPECT}")
+    ENVIRONMENT "KVP_DAEMON_ARGS=${K_ARGS};KVP_EXPECT=${K_EXPECT};KVP_REJECT=${K_REJECT}")
 endfunction()
 
 # Every op in a valid pool, enumeration to the end, the auto pool, the IP
@@ -46,8 +47,8 @@ set(KVP_BASIC_EXPECT
   "ENUMERATE pool=2 index=[0-9]+ status=0x00000000 rkey='NetworkAddressIPv4' rvalue='[0-9]+\\.[0-9]"
   "GET_IP_INFO pool=0 mac=[0-9A-F:]{17} family=1 status=0x00000000 ip=[0-9]"
   "^T\\| pool 1 \\[0\\] key='alpha' value='one'$"
-  "^T\\| pool 1: 1 records, fnv [0-9a-f]+$"
-  "^T\\| pool 3: 1 records, fnv [0-9a-f]+$")
+  "^T\\| pool 1: 1 records, fnv [0-9a-f]+, fnv0 [0-9a-f]+$"
+  "^T\\| pool 3: 1 records, fnv [0-9a-f]+, fnv0 [0-9a-f]+$")
 string(REPLACE ";" "@@" KVP_BASIC_EXPECT "${KVP_BASIC_EXPECT}")
 
 # The reference: Debian's upstream hv_kvp_daemon 6.1. It answers a GET of an
@@ -56,6 +57,26 @@ string(REPLACE ";" "@@" KVP_BASIC_EXPECT "${KVP_BASIC_EXPECT}")
 hv_add_kvp_test(reference-kvp-basic DAEMON ${HV_REFERENCE_KVP} ARGS -n
   EXPECT "${KVP_BASIC_EXPECT}@@^T\\| 4 GET pool=1 key='alpha' status=0x00000000 rvalue=''$"
   STEPS ${KVP_BASIC})
+
+# A full file system (the pools bind-mounted from the sandbox's 32 MiB ext4
+# scratch fs, filled to the last byte). Upstream rewrites a pool with
+# fopen("w") + fwrite: the SET that still fits in the blocks the truncation
+# freed succeeds, the next one exits the daemon (status 1) half-way through
+# the rewrite; the records written before survive only because the rewrite
+# failed beyond them.
+set(KVP_ENOSPC set:1:a=1 set:1:b=2 fill set:1:c=3 set:1:d=4 enumerate:1 unfill set:1:e=5
+  enumerate:1 dump-pools)
+hv_add_kvp_test(reference-kvp-enospc DAEMON ${HV_REFERENCE_KVP} ARGS -n
+  EMU_ARGS --restart --pools-on /mnt/fs0
+  EXPECT "^T\\| 3 SET pool=1 key='c' value='3' status=0x00000000$@@^T\\| 4 SET pool=1 key='d' value='4' status=0x80004005 result=reset$@@^T\\| daemon exited: exit status 1$@@^T\\| 7 ENUMERATE pool=1 index=2 status=0x00000000 rkey='c' rvalue='3'$@@SET pool=1 key='e' value='5' status=0x00000000$"
+  STEPS ${KVP_ENOSPC})
+
+# The pools outlive the daemon.
+set(KVP_RESTART set:1:persist=yes set:0:admin=x restart-daemon enumerate:1 enumerate:0 dump-pools)
+set(KVP_RESTART_EXPECT
+  "^T\\| daemon restarted by the script$@@^T\\| 3 ENUMERATE pool=1 index=0 status=0x00000000 rkey='persist' rvalue='yes'$@@^T\\| 5 ENUMERATE pool=0 index=0 status=0x00000000 rkey='admin' rvalue='x'$")
+hv_add_kvp_test(reference-kvp-restart DAEMON ${HV_REFERENCE_KVP} ARGS -n
+  EXPECT "${KVP_RESTART_EXPECT}" STEPS ${KVP_RESTART})
 
 # The emulator is deterministic: the upstream daemon twice with the same seed
 # gives the same transcript, crashes included (it indexes its pool table with
@@ -76,11 +97,23 @@ if(TARGET hv_kvp_daemon)
     EXPECT "${KVP_BASIC_EXPECT}@@^T\\| 4 GET pool=1 key='alpha' status=0x00000000 rvalue='one'$"
     STEPS ${KVP_BASIC})
 
+  # Ours on a full file system: SETs fail with an error status, the daemon
+  # stays, nothing written before is lost, and SET works again once there is
+  # room.
+  hv_add_kvp_test(kvp-ours-enospc DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
+    EMU_ARGS --pools-on /mnt/fs0
+    EXPECT "^T\\| 4 SET pool=1 key='d' value='4' status=0x8[0-9a-f]{7}$@@ENUMERATE pool=1 index=0 status=0x00000000 rkey='a' rvalue='1'$@@ENUMERATE pool=1 index=1 status=0x00000000 rkey='b' rvalue='2'$@@SET pool=1 key='e' value='5' status=0x00000000$@@^hv-emu-kvp: DONE \\([0-9]+ requests, 0 restarts\\)$"
+    REJECT "result=reset@@daemon exited@@partial record"
+    STEPS ${KVP_ENOSPC})
+  hv_add_kvp_test(kvp-ours-restart DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
+    EXPECT "${KVP_RESTART_EXPECT}" STEPS ${KVP_RESTART})
+
   # Ours survives every invalid class without --restart (hv-emu-kvp exits 1
   # when the daemon dies) and keeps its pool files well-formed.
   hv_add_kvp_test(kvp-ours-random-invalid DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
     EMU_ARGS --quiet --seed 5 --invalid all TIMEOUT 300
     EXPECT "^hv-emu-kvp: DONE \\([0-9]+ requests, 0 restarts\\)$"
+    REJECT "bytes after the NUL@@partial record@@result=(reset|timeout)"
     STEPS random:3000 dump-pools)
 
   # Upstream and ours, same script, same seed: transcripts and pool files
