@@ -1074,7 +1074,27 @@ static int run_step(struct kvp_emu *e, const char *word)
 	if (arg)
 		arg++;
 #define IS(name) (nlen == sizeof(name) - 1 && strncmp(word, name, nlen) == 0)
-	if (IS("set") && arg && parse_pool(arg, &pool, &rest) == 0 && strchr(rest, '=')) {
+	if ((IS("set-u32") || IS("set-u64")) && arg && parse_pool(arg, &pool, &rest) == 0 &&
+	    strchr(rest, '=')) {
+		/* kvp_send_key(): REG_U32 printed with "%d" (so above 2^31 negative), REG_U64
+		 * "%llu" */
+		char *key = strndup(rest, (size_t)(strchr(rest, '=') - rest)), value[32];
+		uint64_t v;
+
+		if (!key)
+			return -ENOMEM;
+		if (emu_parse_u64(strchr(rest, '=') + 1, &v) < 0 ||
+		    (IS("set-u32") && v > UINT32_MAX)) {
+			free(key);
+			return -EINVAL;
+		}
+		if (IS("set-u32"))
+			snprintf(value, sizeof(value), "%d", (int32_t)(uint32_t)v);
+		else
+			snprintf(value, sizeof(value), "%llu", (unsigned long long)v);
+		st = do_set(e, pool, key, value, false, NULL);
+		free(key);
+	} else if (IS("set") && arg && parse_pool(arg, &pool, &rest) == 0 && strchr(rest, '=')) {
 		char *key = strndup(rest, (size_t)(strchr(rest, '=') - rest));
 
 		if (!key)
@@ -1160,8 +1180,8 @@ static int run_step(struct kvp_emu *e, const char *word)
 static bool step_known(const char *word)
 {
 	static const char *const with_arg[] = {
-	    "set:", "get:",    "delete:", "enumerate:", "enum:",  "get-ip-info:",
-	    "op:",  "random:", "seed:",	  "append:",	"bench:", "sleep:",
+	    "set:",	    "set-u32:", "set-u64:", "get:",  "delete:", "enumerate:", "enum:",
+	    "get-ip-info:", "op:",	"random:",  "seed:", "append:", "bench:",     "sleep:",
 	};
 	static const char *const bare[] = {"dump-pools", "fill", "unfill", "restart-daemon"};
 
@@ -1268,6 +1288,8 @@ static void usage(FILE *f)
 	    "\n"
 	    "Steps (POOL 0..255; pools above 4 are invalid and sent as such):\n"
 	    "  set:POOL:KEY=VALUE    get:POOL:KEY    delete:POOL:KEY\n"
+	    "  set-u32:POOL:KEY=N    set-u64:POOL:KEY=N  a REG_U32/REG_U64 value as the driver\n"
+	    "                        turns it into a string (\"%d\" / \"%llu\")\n"
 	    "  enumerate:POOL        index 0, 1, ... until an error status\n"
 	    "  enum:POOL:INDEX       one ENUMERATE\n"
 	    "  get-ip-info:MAC       GET_IP_INFO for the adapter MAC (IPv4); auto: the first\n"

@@ -41,6 +41,7 @@ long_value=$(printf 'v%.0s' $(seq 1 2047))
 script=(
 	set:0:alpha=1 set:1:alpha=2 set:3:alpha=3 set:4:alpha=4
 	set:1:beta=two set:1:alpha=overwritten "set:1:ключ=värde 🔑" set:1:empty=
+	set-u32:0:u32=4294967295 set-u64:0:u64=18446744073709551615
 	"set:1:$long_key=$long_value"
 	get:1:alpha get:1:beta get:1:missing get:0:alpha "get:1:ключ"
 	enumerate:0 enumerate:1 enumerate:3 enumerate:4
