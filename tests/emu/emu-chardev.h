@@ -34,7 +34,10 @@
  *          unless a request was sent (read or not). Status: the first 4
  *          bytes, or, after a legacy op 4 registration, HV_S_CONT when
  *          body.kvp_enum_data.data.key is empty, else 0. The op is byte 0,
- *          the pool byte 1.
+ *          the pool byte 1. Simplified: before registration the real
+ *          driver leaves host requests in the channel (and fails them only
+ *          after HV_UTIL_NEGO_TIMEOUT); here they fail at once like VSS's,
+ *          so a KVP host side waits for the registration before posting.
  *   FCOPY  hv_fcopy.c (Linux <= 6.9): every write must be 4 bytes, else
  *          EINVAL. Before registration it is the version: 1 (a u32 1 is
  *          queued), 0 (no answer), anything else EINVAL. Once registered a
