@@ -177,6 +177,7 @@ unsigned int emu_chardev_count(struct emu_chardev *c);
 unsigned int emu_chardev_reg_seq(struct emu_chardev *c);
 enum emu_dev_state emu_chardev_state(struct emu_chardev *c);
 const char *emu_chardev_name(const struct emu_chardev *c);
+const struct emu_svc *emu_chardev_svc(const struct emu_chardev *c);
 
 /*
  * Netlink mode (emu-netlink.c): no FUSE file is served; every message the

@@ -41,6 +41,7 @@
 
 #include "emu-chardev.h"
 #include "emu-daemon.h"
+#include "emu-netlink.h"
 #include "emu-scratch.h"
 #include "emu-util.h"
 #include "hv-kvp.h"
@@ -70,6 +71,7 @@ struct options {
 	uint64_t timeout_ms;
 	uint64_t seed;
 	bool restart;
+	bool netlink; /* --transport netlink: the driver's connector side, no FUSE file */
 	bool quiet;
 	unsigned int invalid_mask; /* 1 << enum invalid: the classes the random workload sends */
 	bool legacy_reg; /* accept a daemon that registers with op 4 (nothing else changes) */
@@ -79,6 +81,7 @@ struct kvp_emu {
 	struct options o;
 	struct emu_devdir *dir;
 	struct emu_chardev *kvp;
+	struct emu_netlink *nl;
 	struct emu_daemon daemon;
 	char **daemon_argv;
 	bool have_daemon;
@@ -102,6 +105,20 @@ static bool abort_on_signal_or_exit(void *userdata)
 	if (got_signal)
 		return true;
 	return e->have_daemon && !emu_daemon_running(&e->daemon);
+}
+
+/* netlink: only our daemon (or its process group) is the peer */
+static bool is_our_daemon(pid_t pid, void *userdata)
+{
+	struct kvp_emu *e = userdata;
+	pid_t ours;
+
+	if (!e->have_daemon)
+		return true;
+	pthread_mutex_lock(&e->daemon.lock);
+	ours = e->daemon.pid;
+	pthread_mutex_unlock(&e->daemon.lock);
+	return pid > 0 && ours > 0 && (pid == ours || getpgid(pid) == ours);
 }
 
 static void device_event(uint64_t t_ns, const char *dev, const char *text, void *userdata)
@@ -1280,6 +1297,10 @@ static void usage(FILE *f)
 	    "  --timeout MS          the driver's per-request timeout (default 30000)\n"
 	    "  --restart             restart the daemon when it exits and go on\n"
 	    "  --quiet               no timeline, only transcript, bench and failure lines\n"
+	    "  --transport T         chardev (default: FUSE DEVDIR/hv_kvp) or netlink (the "
+	    "driver's\n"
+	    "                        side of the connector, 0x9.1; the daemon needs\n"
+	    "                        --allow-user-peer, see emu-netlink.h)\n"
 	    "  --pools-on DIR        keep the pools on DIR's file system (DIR/hyperv bind-mounted\n"
 	    "                        on the pool directory), e.g. a small scratch fs for ENOSPC\n"
 	    "  --install SRC:DEST    copy SRC to DEST (mode of SRC, directories made) before the\n"
@@ -1351,6 +1372,7 @@ enum {
 	OPT_QUIET,
 	OPT_INSTALL,
 	OPT_POOLS_ON,
+	OPT_TRANSPORT,
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -1368,6 +1390,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"install", required_argument, NULL, OPT_INSTALL},
 	    {"pools-on", required_argument, NULL, OPT_POOLS_ON},
+	    {"transport", required_argument, NULL, OPT_TRANSPORT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1427,6 +1450,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_QUIET:
 			o->quiet = true;
+			break;
+		case OPT_TRANSPORT:
+			if (strcmp(optarg, "netlink") != 0 && strcmp(optarg, "chardev") != 0) {
+				fprintf(stderr, "hv-emu-kvp: bad --transport: %s\n", optarg);
+				return -EINVAL;
+			}
+			o->netlink = strcmp(optarg, "netlink") == 0;
 			break;
 		case OPT_POOLS_ON:
 			o->pools_on = optarg;
@@ -1534,15 +1564,23 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = emu_devdir_add(e.dir, &emu_svc_kvp, &e.kvp);
 	if (rc == 0)
-		rc = emu_devdir_start(e.dir);
+		rc = e.o.netlink ? emu_netlink_start(e.kvp, HV_CN_KVP_IDX, HV_CN_KVP_VAL,
+						     device_event, &e, &e.nl)
+				 : emu_devdir_start(e.dir);
+	if (rc == 0 && e.nl)
+		emu_netlink_set_filter(e.nl, is_our_daemon, &e);
 	if (rc < 0) {
-		fprintf(stderr, "hv-emu-kvp: cannot mount the FUSE device directory at %s: %s\n",
-			e.o.devdir, strerror(-rc));
+		fprintf(stderr, "hv-emu-kvp: cannot %s: %s\n",
+			e.o.netlink ? "open the netlink connector (group 0x9)"
+				    : "mount the FUSE device directory",
+			strerror(-rc));
 		exit_code = 2;
 		goto out;
 	}
-	emu_tl("host        %s/%s ready (FUSE); request timeout %llu ms", e.o.devdir,
-	       emu_svc_kvp.name, (unsigned long long)e.o.timeout_ms);
+	emu_tl("host        %s%s%s ready (%s); request timeout %llu ms",
+	       e.o.netlink ? "netlink connector 0x9.1" : e.o.devdir, e.o.netlink ? "" : "/",
+	       e.o.netlink ? "" : emu_svc_kvp.name, e.o.netlink ? "netlink" : "FUSE",
+	       (unsigned long long)e.o.timeout_ms);
 
 	/* steps that only touch files may run before the daemon starts: seed before start */
 	while (first < argc && strncmp(argv[first], "seed:", 5) == 0) {
@@ -1596,6 +1634,7 @@ stop:
 	emu_tl_raw(true, "hv-emu-kvp: %s (%u requests, %u restarts)",
 		   exit_code == EXIT_SUCCESS ? "DONE" : "FAIL", e.n_req, e.restarts);
 out:
+	e.nl = emu_netlink_free(e.nl);
 	e.dir = emu_devdir_free(e.dir);
 	if (e.have_daemon)
 		emu_daemon_done(&e.daemon);

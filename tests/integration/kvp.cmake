@@ -108,6 +108,14 @@ if(TARGET hv_kvp_daemon)
   hv_add_kvp_test(kvp-ours-restart DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
     EXPECT "${KVP_RESTART_EXPECT}" STEPS ${KVP_RESTART})
 
+  # Ours over the netlink connector (0x9.1), hv-emu-kvp playing the driver's
+  # side of it (tests/emu/emu-netlink.h: the daemon's --allow-user-peer).
+  hv_add_kvp_test(kvp-ours-netlink DAEMON ${HV_KVP}
+    ARGS "${HV_KVP_OURS_ARGS} --transport=netlink --allow-user-peer"
+    EMU_ARGS --transport netlink
+    EXPECT "${KVP_BASIC_EXPECT}@@^T\\| 4 GET pool=1 key='alpha' status=0x00000000 rvalue='one'$"
+    STEPS ${KVP_BASIC})
+
   # Ours survives every invalid class without --restart (hv-emu-kvp exits 1
   # when the daemon dies) and keeps its pool files well-formed.
   hv_add_kvp_test(kvp-ours-random-invalid DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
