@@ -1,6 +1,6 @@
 #!/bin/bash
 # run-kvp-bench.sh [--build DIR] [--records "10 1000 10000"] [--count 200]
-#                  [--ours PATH] [--ours-args "ARGS"] [--out FILE|-]
+#                  [--upstream PATH] [--ours PATH] [--ours-args "ARGS"] [--out FILE|-]
 #
 # The KVP request benchmark. For each daemon (Debian's upstream
 # hv_kvp_daemon from .reference/, and ours when PATH exists, by default
@@ -20,6 +20,7 @@ build=""
 records="10 1000 10000"
 count=200
 ours=""
+ref=""
 ours_args="--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv"
 out=""
 
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
 	--records) records=$2; shift 2 ;;
 	--count) count=$2; shift 2 ;;
 	--ours) ours=$2; shift 2 ;;
+	--upstream) ref=$2; shift 2 ;;
 	--ours-args) ours_args=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
@@ -45,7 +47,7 @@ if [ -z "$build" ]; then
 fi
 [ -n "$ours" ] || ours="$build/hv_kvp/hv_kvp_daemon"
 
-ref="$top/.reference/usr/sbin/hv_kvp_daemon"
+[ -n "$ref" ] || ref="$top/.reference/usr/sbin/hv_kvp_daemon"
 run=$top/tests/integration/kvp-run.sh
 emu=$build/tests/emu/hv-emu-kvp
 sandbox=$build/tests/emu/hv-sandbox

@@ -18,7 +18,8 @@
 #                    the upstream daemon's foreground flag)
 #   KVP_OUT          also write the whole output to this file
 #   KVP_HELPERS      directory with the upstream helper scripts (default:
-#                    .reference/usr/libexec/hypervkvpd of this tree)
+#                    ../libexec/hypervkvpd next to DAEMON's sbin/ when it is
+#                    there, else .reference/usr/libexec/hypervkvpd)
 #   KVP_EXPECT       extended regular expressions separated by "@@" that must
 #                    each match a line of the output (else exit 1)
 #   KVP_REJECT       the same, but none may match any line
@@ -31,7 +32,11 @@ sandbox=$1 emu=$2 daemon=$3
 shift 3
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-helpers=${KVP_HELPERS:-$top/.reference/usr/libexec/hypervkvpd}
+helpers=${KVP_HELPERS:-}
+if [ -z "$helpers" ]; then
+	helpers=$(dirname "$daemon")/../libexec/hypervkvpd
+	[ -d "$helpers" ] || helpers=$top/.reference/usr/libexec/hypervkvpd
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skipped: needs root (namespaces, FUSE)"

@@ -5,7 +5,8 @@
 # are skipped (77).
 
 set(HV_EMU_KVP $<TARGET_FILE:hv-emu-kvp>)
-set(HV_REFERENCE_KVP ${PROJECT_SOURCE_DIR}/.reference/usr/sbin/hv_kvp_daemon)
+set(HV_REFERENCE_KVP ${PROJECT_SOURCE_DIR}/.reference/usr/sbin/hv_kvp_daemon CACHE FILEPATH
+  "The upstream hv_kvp_daemon the KVP tests and bench compare with (scripts/deps.sh)")
 # How our daemon is told where the device and the pools are (the upstream
 # daemon hard-codes both and takes only -n).
 set(HV_KVP_OURS_ARGS "--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv" CACHE STRING
@@ -149,6 +150,7 @@ if(TARGET hv_kvp_daemon)
 endif()
 add_test(NAME bench-kvp-run-smoke
   COMMAND ${PROJECT_SOURCE_DIR}/tests/bench/run-kvp-bench.sh --build ${CMAKE_BINARY_DIR}
+    --upstream ${HV_REFERENCE_KVP}
     --records "10 100" --count 20 --out - ${kvp_bench_ours})
 set_tests_properties(bench-kvp-run-smoke PROPERTIES
   LABELS "bench;kvp" SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 300
