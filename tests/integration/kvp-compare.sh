@@ -90,6 +90,14 @@ apply_filters() {
 			`# bytes of the value, so the host always reads an empty value; ours` \
 			`# answers with the value where kvp_respond_to_host() reads it.` \
 			-e "s/^(T\\| [0-9]+ GET pool=[0-4] key=.* status=0x00000000) rvalue=.*$/\\1 rvalue=<GET value not compared>/" \
+			`# FullyQualifiedDomainName when the name cannot be resolved (the` \
+			`# sandbox has no name server): upstream sends its error text` \
+			`# ("getaddrinfo failed: ..."), ours the host name. That key only.` \
+			-e "s/^(T\\| [0-9]+ ENUMERATE pool=2 index=[0-9]+ status=0x00000000 rkey='FullyQualifiedDomainName') rvalue=.*$/\\1 rvalue=<FQDN not compared>/" \
+			`# SET_IP_INFO with an empty adapter GUID (op:5 with empty fields):` \
+			`# upstream looks the empty GUID up (HV_GUID_NOTFOUND), ours refuses` \
+			`# the request as invalid first (HV_INVALIDARG). Either, there only.` \
+			-e 's/^(T\| [0-9]+ SET_IP_INFO pool=[0-9]+) status=0x80(041002|070057)$/\1 status=<refused>/' \
 			`# Pool files: upstream never clears the rest of a record (heap bytes of` \
 			`# its grown array, or the tail a DELETE left when it moved records up` \
 			`# with strcpy), so bytes follow the NUL of its keys and values.` \
