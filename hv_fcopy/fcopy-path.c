@@ -125,15 +125,21 @@ static int open_with_openat2(const char *dir, int *ret_fd)
 static int open_component(int parent, const char *name, bool create, mode_t dir_mode)
 {
 	struct stat st;
-	int fd;
+	int fd, err;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0)
 			break;
 
-		if (errno != ENOENT || !create)
-			return -errno;
+		err = errno;
+		/* O_DIRECTORY|O_NOFOLLOW on a link says ENOTDIR: tell a link apart. */
+		if (err == ENOTDIR && fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			return -ELOOP;
+
+		if (err != ENOENT || !create)
+			return -err;
 
 		if (mkdirat(parent, name, dir_mode) < 0 && errno != EEXIST)
 			return -errno;
