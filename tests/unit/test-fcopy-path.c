@@ -24,7 +24,7 @@ static void test_file_names(void **state)
 
 	assert_int_equal(fcopy_check_file_name("a.txt"), 0);
 	assert_int_equal(fcopy_check_file_name(".hidden"), 0);
-	assert_int_equal(fcopy_check_file_name("...") , 0);
+	assert_int_equal(fcopy_check_file_name("..."), 0);
 	assert_int_equal(fcopy_check_file_name("R\xc3\xa9sum\xc3\xa9"), 0);
 	assert_int_equal(fcopy_check_file_name(""), -EINVAL);
 	assert_int_equal(fcopy_check_file_name("."), -EINVAL);
@@ -49,20 +49,20 @@ static void test_normalize(void **state)
 		const char *out;
 		int r;
 	} cases[] = {
-		{ "/", "/", 0 },
-		{ "//", "/", 0 },
-		{ "/tmp", "/tmp", 0 },
-		{ "/tmp/", "/tmp", 0 },
-		{ "//tmp//a///b/", "/tmp/a/b", 0 },
-		{ "/tmp/./a/.", "/tmp/a", 0 },
-		{ "/./.", "/", 0 },
-		{ "/a/..b/c..", "/a/..b/c..", 0 },
-		{ "/tmp/../etc", NULL, -EINVAL },
-		{ "/..", NULL, -EINVAL },
-		{ "/a/b/..", NULL, -EINVAL },
-		{ "tmp", NULL, -EINVAL },
-		{ "", NULL, -EINVAL },
-		{ "./x", NULL, -EINVAL },
+	    {"/", "/", 0},
+	    {"//", "/", 0},
+	    {"/tmp", "/tmp", 0},
+	    {"/tmp/", "/tmp", 0},
+	    {"//tmp//a///b/", "/tmp/a/b", 0},
+	    {"/tmp/./a/.", "/tmp/a", 0},
+	    {"/./.", "/", 0},
+	    {"/a/..b/c..", "/a/..b/c..", 0},
+	    {"/tmp/../etc", NULL, -EINVAL},
+	    {"/..", NULL, -EINVAL},
+	    {"/a/b/..", NULL, -EINVAL},
+	    {"tmp", NULL, -EINVAL},
+	    {"", NULL, -EINVAL},
+	    {"./x", NULL, -EINVAL},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -77,9 +77,9 @@ static void test_normalize(void **state)
 
 static void test_allowed(void **state)
 {
-	const char *const list[] = { "/srv/in", "/home/admin/drop", NULL };
-	const char *const root[] = { "/", NULL };
-	const char *const empty[] = { NULL };
+	const char *const list[] = {"/srv/in", "/home/admin/drop", NULL};
+	const char *const root[] = {"/", NULL};
+	const char *const empty[] = {NULL};
 
 	assert_true(fcopy_dir_allowed("/srv/in", list));
 	assert_true(fcopy_dir_allowed("/srv/in/deeper/still", list));
@@ -216,13 +216,13 @@ static void test_create_walk(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_file_names),
-		cmocka_unit_test(test_normalize),
-		cmocka_unit_test(test_allowed),
-		cmocka_unit_test_setup_teardown(test_open_openat2, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_walk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_openat2, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_walk, setup, teardown),
+	    cmocka_unit_test(test_file_names),
+	    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_allowed),
+	    cmocka_unit_test_setup_teardown(test_open_openat2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_walk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_openat2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_walk, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@ static void put_units(uint8_t *dst, const uint16_t *units, size_t n)
 static int decode_units(const uint16_t *units, size_t n, char *out, size_t out_size,
 			size_t *ret_bad)
 {
-	uint8_t wire[2 * UNITS] = { 0 };
+	uint8_t wire[2 * UNITS] = {0};
 
 	assert_true(n <= UNITS);
 	put_units(wire, units, n);
@@ -48,7 +48,7 @@ static void roundtrip(const char *utf8)
 
 static void test_ascii(void **state)
 {
-	const uint16_t name[] = { 'a', '.', 't', 'x', 't', 0 };
+	const uint16_t name[] = {'a', '.', 't', 'x', 't', 0};
 	char out[16];
 	size_t len = 99;
 	uint8_t wire[2 * 6];
@@ -62,11 +62,11 @@ static void test_ascii(void **state)
 static void test_bmp_and_astral(void **state)
 {
 	/* "Résumé": two 2-byte sequences */
-	const uint16_t resume[] = { 'R', 0xe9, 's', 'u', 'm', 0xe9, 0 };
+	const uint16_t resume[] = {'R', 0xe9, 's', 'u', 'm', 0xe9, 0};
 	/* "文件": 3-byte sequences */
-	const uint16_t chinese[] = { 0x6587, 0x4ef6, 0 };
+	const uint16_t chinese[] = {0x6587, 0x4ef6, 0};
 	/* U+1F600 as a surrogate pair, then U+10FFFF, the highest code point */
-	const uint16_t emoji[] = { 0xd83d, 0xde00, '.', 0xdbff, 0xdfff, 0 };
+	const uint16_t emoji[] = {0xd83d, 0xde00, '.', 0xdbff, 0xdfff, 0};
 	char out[FCOPY_NAME_UTF8_MAX];
 
 	assert_int_equal(decode_units(resume, 7, out, sizeof(out), NULL), 0);
@@ -83,18 +83,18 @@ static void test_roundtrips(void **state)
 	roundtrip("\xe6\x96\x87\xe4\xbb\xb6.txt");
 	roundtrip("\xf0\x9f\x98\x80 smile \xf0\x9f\x8e\x89.png");
 	roundtrip("\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82"); /* Привет */
-	roundtrip("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d");                  /* שלום */
-	roundtrip("\xef\xbf\xbd");                                      /* U+FFFD itself is valid */
+	roundtrip("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d");		       /* שלום */
+	roundtrip("\xef\xbf\xbd");				       /* U+FFFD itself is valid */
 	roundtrip("");
 }
 
 static void test_unpaired_surrogates(void **state)
 {
-	const uint16_t lone_high[] = { 'a', 0xd83d, 'b', 0 };
-	const uint16_t lone_high_end[] = { 'a', 0xd83d, 0 };
-	const uint16_t lone_low[] = { 'a', 'b', 0xde00, 0 };
-	const uint16_t reversed[] = { 0xde00, 0xd83d, 0 };
-	const uint16_t two_high[] = { 0xd83d, 0xd83d, 0xde00, 0 };
+	const uint16_t lone_high[] = {'a', 0xd83d, 'b', 0};
+	const uint16_t lone_high_end[] = {'a', 0xd83d, 0};
+	const uint16_t lone_low[] = {'a', 'b', 0xde00, 0};
+	const uint16_t reversed[] = {0xde00, 0xd83d, 0};
+	const uint16_t two_high[] = {0xd83d, 0xd83d, 0xde00, 0};
 	char out[64];
 	size_t bad = 99;
 
@@ -113,7 +113,7 @@ static void test_unpaired_surrogates(void **state)
 static void test_high_surrogate_in_last_unit(void **state)
 {
 	/* the pair's second half would be outside the field */
-	uint16_t units[3] = { 'a', 'b', 0xd83d };
+	uint16_t units[3] = {'a', 'b', 0xd83d};
 	uint8_t wire[6];
 	char out[16];
 
@@ -167,7 +167,7 @@ static void test_259_units(void **state)
 
 static void test_small_buffer(void **state)
 {
-	const uint16_t name[] = { 'a', 'b', 'c', 0 };
+	const uint16_t name[] = {'a', 'b', 'c', 0};
 	char out[3];
 
 	assert_int_equal(decode_units(name, 4, out, sizeof(out), NULL), -ENAMETOOLONG);
@@ -182,19 +182,19 @@ static void test_utf8_check(void **state)
 		int r;
 		size_t bad;
 	} cases[] = {
-		{ "plain", 6, 0, 0 },
-		{ "R\xc3\xa9sum\xc3\xa9", 9, 0, 0 },
-		{ "\xf0\x9f\x98\x80", 5, 0, 0 },
-		{ "ab\x80", 4, -EILSEQ, 2 },                 /* stray continuation */
-		{ "\xc0\xaf", 3, -EILSEQ, 0 },               /* overlong '/' */
-		{ "\xe0\x80\xaf", 4, -EILSEQ, 0 },           /* overlong, 3 bytes */
-		{ "\xf0\x80\x80\xaf", 5, -EILSEQ, 0 },       /* overlong, 4 bytes */
-		{ "a\xed\xa0\x80", 5, -EILSEQ, 1 },          /* CESU surrogate D800 */
-		{ "\xf4\x90\x80\x80", 5, -EILSEQ, 0 },       /* above U+10FFFF */
-		{ "\xc3", 2, -EILSEQ, 0 },                   /* truncated */
-		{ "x\xe6\x96", 4, -EILSEQ, 1 },              /* truncated, 3 bytes */
-		{ "\xff", 2, -EILSEQ, 0 },
-		{ "abc", 3, -EBADMSG, 0 },                   /* no NUL within size */
+	    {"plain", 6, 0, 0},
+	    {"R\xc3\xa9sum\xc3\xa9", 9, 0, 0},
+	    {"\xf0\x9f\x98\x80", 5, 0, 0},
+	    {"ab\x80", 4, -EILSEQ, 2},		 /* stray continuation */
+	    {"\xc0\xaf", 3, -EILSEQ, 0},	 /* overlong '/' */
+	    {"\xe0\x80\xaf", 4, -EILSEQ, 0},	 /* overlong, 3 bytes */
+	    {"\xf0\x80\x80\xaf", 5, -EILSEQ, 0}, /* overlong, 4 bytes */
+	    {"a\xed\xa0\x80", 5, -EILSEQ, 1},	 /* CESU surrogate D800 */
+	    {"\xf4\x90\x80\x80", 5, -EILSEQ, 0}, /* above U+10FFFF */
+	    {"\xc3", 2, -EILSEQ, 0},		 /* truncated */
+	    {"x\xe6\x96", 4, -EILSEQ, 1},	 /* truncated, 3 bytes */
+	    {"\xff", 2, -EILSEQ, 0},
+	    {"abc", 3, -EBADMSG, 0}, /* no NUL within size */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -220,8 +220,7 @@ static void test_encode_errors(void **state)
 	assert_int_equal(wire[7], 0);
 	assert_int_equal(fcopy_utf8_to_utf16le("abcd", wire, 4, &units), -ENAMETOOLONG);
 	/* a pair needs two units plus the terminator */
-	assert_int_equal(fcopy_utf8_to_utf16le("\xf0\x9f\x98\x80", wire, 2, &units),
-			 -ENAMETOOLONG);
+	assert_int_equal(fcopy_utf8_to_utf16le("\xf0\x9f\x98\x80", wire, 2, &units), -ENAMETOOLONG);
 	assert_int_equal(fcopy_utf8_to_utf16le("\xf0\x9f\x98\x80", wire, 3, &units), 0);
 	assert_int_equal(wire[0], 0x3d);
 	assert_int_equal(wire[1], 0xd8);
@@ -232,16 +231,16 @@ static void test_encode_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ascii),
-		cmocka_unit_test(test_bmp_and_astral),
-		cmocka_unit_test(test_roundtrips),
-		cmocka_unit_test(test_unpaired_surrogates),
-		cmocka_unit_test(test_high_surrogate_in_last_unit),
-		cmocka_unit_test(test_missing_terminator),
-		cmocka_unit_test(test_259_units),
-		cmocka_unit_test(test_small_buffer),
-		cmocka_unit_test(test_utf8_check),
-		cmocka_unit_test(test_encode_errors),
+	    cmocka_unit_test(test_ascii),
+	    cmocka_unit_test(test_bmp_and_astral),
+	    cmocka_unit_test(test_roundtrips),
+	    cmocka_unit_test(test_unpaired_surrogates),
+	    cmocka_unit_test(test_high_surrogate_in_last_unit),
+	    cmocka_unit_test(test_missing_terminator),
+	    cmocka_unit_test(test_259_units),
+	    cmocka_unit_test(test_small_buffer),
+	    cmocka_unit_test(test_utf8_check),
+	    cmocka_unit_test(test_encode_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

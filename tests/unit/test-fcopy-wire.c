@@ -61,9 +61,9 @@ static void test_documented_sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_layout_matches_linux),
-		cmocka_unit_test(test_constants_match_linux),
-		cmocka_unit_test(test_documented_sizes),
+	    cmocka_unit_test(test_layout_matches_linux),
+	    cmocka_unit_test(test_constants_match_linux),
+	    cmocka_unit_test(test_documented_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
