@@ -83,6 +83,8 @@ static int chardev_decode(void *buf, size_t len, fcopy_request *ret_req, size_t 
 	(void)ret_reply_len;
 	*ret_why = "";
 	memset(ret_req, 0, sizeof(*ret_req));
+	/* not known until the header is there */
+	ret_req->op = UINT32_MAX;
 
 	if (len < sizeof(hdr)) {
 		*ret_why = "shorter than the FCOPY header";

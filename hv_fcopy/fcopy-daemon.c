@@ -280,9 +280,14 @@ static void handle_message(fcopy_daemon *f, size_t len)
 
 	if (r < 0) {
 		status = fcopy_status_from_errno(r);
-		g_warning(
-		    "Malformed %s request from the driver (%zu bytes, op %u): %s; answering 0x%08x",
-		    fcopy_op_to_string(req.op), len, req.op, why, status);
+		if (req.op == UINT32_MAX)
+			g_warning(
+			    "Malformed request from the driver (%zu bytes): %s; answering 0x%08x",
+			    len, why, status);
+		else
+			g_warning("Malformed %s request from the driver (%zu bytes, op %u): %s; "
+				  "answering 0x%08x",
+				  fcopy_op_to_string(req.op), len, req.op, why, status);
 		/* A broken START must not leave the previous copy half open. */
 		if (req.op == HV_FCOPY_START_FILE_COPY &&
 		    fcopy_session_get_state(f->session) == FCOPY_STATE_COPYING) {

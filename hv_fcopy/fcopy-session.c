@@ -267,6 +267,9 @@ int fcopy_session_start(fcopy_session *s, const char *dir, const char *name, uin
 	s->written = 0;
 	s->file_size = file_size;
 	s->flags = flags;
+	/* as the host gave it, for the log, until the directory is normalised */
+	g_free(s->target);
+	s->target = g_strdup_printf("%s/%s", dir, name);
 
 	r = fcopy_check_file_name(name);
 	if (r < 0)

@@ -176,6 +176,8 @@ static void test_other_ops(void **state)
 	/* shorter than the header */
 	assert_int_equal(decode(sizeof(struct hv_fcopy_hdr) - 1, &req, &why), -EBADMSG);
 	assert_int_equal(decode(0, &req, &why), -EBADMSG);
+	/* no op could be read: not mistaken for START (0) */
+	assert_int_equal(req.op, UINT32_MAX);
 }
 
 static void test_reply(void **state)
