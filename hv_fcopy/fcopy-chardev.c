@@ -36,13 +36,13 @@ static int parse_register_reply(const void *buf, size_t len, uint32_t *ret_versi
 static const int32_t register_version = HV_FCOPY_CURRENT_VERSION;
 
 static const hv_service fcopy_chardev_service = {
-    .name = "fcopy",
-    .device = FCOPY_CHARDEV_DEFAULT,
-    .max_msg = sizeof(struct hv_do_fcopy),
-    .register_msg = &register_version,
-    .register_len = sizeof(register_version),
-    .register_reply_len = sizeof(uint32_t),
-    .parse_register_reply = parse_register_reply,
+	.name = "fcopy",
+	.device = FCOPY_CHARDEV_DEFAULT,
+	.max_msg = sizeof(struct hv_do_fcopy),
+	.register_msg = &register_version,
+	.register_len = sizeof(register_version),
+	.register_reply_len = sizeof(uint32_t),
+	.parse_register_reply = parse_register_reply,
     /* no netlink connector for FCOPY */
 };
 
@@ -155,11 +155,11 @@ static ssize_t chardev_encode_reply(void *buf, size_t len, size_t bufsize, uint3
 }
 
 const fcopy_adapter fcopy_adapter_chardev = {
-    .name = "chardev",
-    .service = &fcopy_chardev_service,
-    .max_msg = sizeof(struct hv_do_fcopy),
-    .decode = chardev_decode,
-    .encode_reply = chardev_encode_reply,
+	.name = "chardev",
+	.service = &fcopy_chardev_service,
+	.max_msg = sizeof(struct hv_do_fcopy),
+	.decode = chardev_decode,
+	.encode_reply = chardev_encode_reply,
 };
 
 fcopy_kernel_iface fcopy_probe_kernel(const char *chardev, const char *sysfs_root,

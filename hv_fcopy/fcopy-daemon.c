@@ -49,6 +49,13 @@ typedef struct fcopy_daemon {
 	unsigned int n_failed;
 } fcopy_daemon;
 
+static char *sysfs_root;
+static GOptionEntry fcopy_options_entries[] = {
+    {"sysfs-root", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &sysfs_root,
+     "For tests only: where to look for the VMBus devices instead of /sys", "DIR"},
+    {NULL},
+};
+
 static const char *const fcopy_known_keys[] = {
     "fcopy.transport", "fcopy.device", "fcopy.file-mode", "fcopy.dir-mode", "fcopy.allowed-dirs",
     "fcopy.tmpfile",   NULL,
@@ -489,8 +496,8 @@ static int fcopy_init(hv_daemon *d, void **ret_self)
 	if (r < 0)
 		goto fail;
 
-	iface = fcopy_probe_kernel(f->cfg.device ? f->cfg.device : FCOPY_CHARDEV_DEFAULT, "/sys",
-				   &uio_dev);
+	iface = fcopy_probe_kernel(f->cfg.device ? f->cfg.device : FCOPY_CHARDEV_DEFAULT,
+				   sysfs_root ? sysfs_root : "/sys", &uio_dev);
 	if (f->cfg.transport == HV_TRANSPORT_AUTO && iface != FCOPY_IFACE_CHARDEV) {
 		r = no_interface_error(&f->cfg, iface, uio_dev);
 		goto fail;
@@ -545,11 +552,12 @@ static void fcopy_stop(void *self)
 }
 
 const hv_daemon_ops fcopy_daemon_ops = {
-    .name = "hv_fcopy_daemon",
-    .summary = "Hyper-V FCOPY daemon: copies files from the host into the guest.",
-    .known_keys = fcopy_known_keys,
-    .init = fcopy_init,
-    .start = fcopy_start,
-    .stop = fcopy_stop,
-    .free = fcopy_free,
+	.name = "hv_fcopy_daemon",
+	.summary = "Hyper-V FCOPY daemon: copies files from the host into the guest.",
+	.known_keys = fcopy_known_keys,
+	.options = fcopy_options_entries,
+	.init = fcopy_init,
+	.start = fcopy_start,
+	.stop = fcopy_stop,
+	.free = fcopy_free,
 };

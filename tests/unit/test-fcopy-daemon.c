@@ -377,13 +377,112 @@ static void test_sigterm_mid_copy(void **state)
 	assert_string_equal(l, "");
 }
 
+/* Runs the daemon with @args in a child; returns its exit code, its stderr in *ret_err. */
+static int run_capture(const char *const *args, char **ret_err)
+{
+	GString *err = g_string_new(NULL);
+	char buf[4096];
+	int pipefd[2], status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[16];
+		int argc = 0;
+
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		argv[argc++] = g_strdup("hv_fcopy_daemon");
+		for (; args[argc - 1] && argc < 15; argc++)
+			argv[argc] = g_strdup(args[argc - 1]);
+		argv[argc] = NULL;
+		_exit(hv_daemon_main(&fcopy_daemon_ops, argc, argv));
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], buf, sizeof(buf))) > 0)
+		g_string_append_len(err, buf, n);
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	*ret_err = g_string_free(err, FALSE);
+	return WEXITSTATUS(status);
+}
+
+static void test_no_kernel_interface(void **state)
+{
+	struct fixture *f = *state;
+	g_autofree char *sys = g_build_filename(f->root, "sys", NULL);
+	g_autofree char *dev = g_build_filename(sys, "bus/vmbus/devices",
+						"eb765408-105f-49b6-b4aa-c123b64d17d4", NULL);
+	g_autofree char *uio = g_build_filename(dev, "uio", "uio0", NULL);
+	g_autofree char *sysarg = g_strdup_printf("--sysfs-root=%s", sys);
+	g_autofree char *rundir = g_strdup_printf("--runtime-dir=%s", f->run);
+	g_autofree char *config = g_strdup_printf("--config=%s", f->conf);
+	const char *args[] = {
+	    "--device=/nonexistent/hv_fcopy", sysarg, rundir, config, "--log-target=stderr", NULL};
+	char *err = NULL;
+
+	/* nothing at all: both ways named */
+	assert_int_equal(mkdir(sys, 0755), 0);
+	assert_int_equal(run_capture(args, &err), 1);
+	assert_non_null(strstr(err, "No FCOPY interface: /nonexistent/hv_fcopy does not exist"));
+	assert_non_null(strstr(err, "Linux <= 6.9: load hv_utils"));
+	assert_non_null(strstr(err, "echo 34d14be3-dee4-41c8-9ae7-6b174977c192 > "
+				    "/sys/bus/vmbus/drivers/uio_hv_generic/new_id"));
+	g_free(err);
+
+	/* the VMBus device, bound to nothing */
+	assert_int_equal(g_mkdir_with_parents(dev, 0755), 0);
+	assert_int_equal(run_capture(args, &err), 1);
+	assert_non_null(strstr(err, "is not bound to uio_hv_generic"));
+	assert_non_null(strstr(err, "modprobe uio_hv_generic"));
+	g_free(err);
+
+	/* bound to uio_hv_generic: this build has no UIO transport yet */
+	assert_int_equal(g_mkdir_with_parents(uio, 0755), 0);
+	assert_int_equal(run_capture(args, &err), 1);
+	assert_non_null(strstr(err, "bound to uio_hv_generic (/dev/uio0)"));
+	g_free(err);
+}
+
+static void test_bad_config(void **state)
+{
+	struct fixture *f = *state;
+	g_autofree char *rundir = g_strdup_printf("--runtime-dir=%s", f->run);
+	g_autofree char *config = g_strdup_printf("--config=%s", f->conf);
+	const char *args[] = {"--device=/nonexistent/hv_fcopy", rundir, config,
+			      "--log-target=stderr", NULL};
+	char *err = NULL;
+
+	assert_true(g_file_set_contents(f->conf, "[fcopy]\nfile-mode=0999\n", -1, NULL));
+	assert_int_equal(run_capture(args, &err), 2);
+	assert_non_null(strstr(err, "[fcopy] file-mode = '0999' is not valid"));
+	g_free(err);
+
+	assert_true(
+	    g_file_set_contents(f->conf, "[fcopy]\nallowed-dirs=/srv;relative\n", -1, NULL));
+	assert_int_equal(run_capture(args, &err), 2);
+	assert_non_null(strstr(err, "allowed-dirs: 'relative' is not valid"));
+	g_free(err);
+
+	assert_true(g_file_set_contents(f->conf, "[fcopy]\ntransport=uio\n", -1, NULL));
+	assert_int_equal(run_capture(args, &err), 2);
+	assert_non_null(strstr(err, "transport"));
+	g_free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_copy_and_errors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_driver_reset_mid_copy, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_mid_copy, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sigterm_mid_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_driver_reset_mid_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_mid_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_mid_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_kernel_interface, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
