@@ -34,8 +34,10 @@
  * ICMSGTYPE_FCOPY (7) bodies at offset 28 and decodes the UTF-16LE names
  * with fcopy_utf16le_to_utf8() (fcopy-utf16.h); encode_reply() sets
  * icmsghdr->status and icflags (TRANSACTION|RESPONSE) and returns len. Then
- * add it to fcopy_adapters[] (fcopy-daemon.c) and its kind to the
- * [fcopy] transport names.
+ * add { FCOPY_IFACE_UIO, HV_TRANSPORT_UIO, &fcopy_adapter_uio } to
+ * fcopy_adapters[] (fcopy-daemon.c) and "uio" to the [fcopy] transport
+ * names; the daemon loop, the session, logging and the start-up error
+ * messages need no change.
  */
 #pragma once
 

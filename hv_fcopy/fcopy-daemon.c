@@ -422,6 +422,37 @@ static void fcopy_free(void *self)
 	g_free(f);
 }
 
+/*
+ * The transports this build has. With transport=auto, the one whose kernel
+ * interface the probe found is used; a configured transport picks its entry
+ * whatever the probe says. The UIO ring plugs in here:
+ *   { FCOPY_IFACE_UIO, HV_TRANSPORT_UIO, &fcopy_adapter_uio },
+ * (its device is the /dev/uioN the probe found) plus "uio" in the [fcopy]
+ * transport names (fcopy_config_load()).
+ */
+struct fcopy_adapter_entry {
+	fcopy_kernel_iface iface;
+	hv_transport_kind kind;
+	const fcopy_adapter *adapter;
+};
+
+static const struct fcopy_adapter_entry fcopy_adapters[] = {
+	{ FCOPY_IFACE_CHARDEV, HV_TRANSPORT_CHARDEV, &fcopy_adapter_chardev },
+};
+
+static const struct fcopy_adapter_entry *pick_adapter(hv_transport_kind kind,
+						      fcopy_kernel_iface iface)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(fcopy_adapters); i++) {
+		const struct fcopy_adapter_entry *e = &fcopy_adapters[i];
+
+		if (kind == HV_TRANSPORT_AUTO ? e->iface == iface : e->kind == kind)
+			return e;
+	}
+
+	return NULL;
+}
+
 static int no_interface_error(const fcopy_config *c, fcopy_kernel_iface iface, const char *uio_dev)
 {
 	const char *dev = c->device ? c->device : FCOPY_CHARDEV_DEFAULT;
@@ -463,6 +494,7 @@ static int fcopy_init(hv_daemon *d, void **ret_self)
 	fcopy_daemon *f = g_new0(fcopy_daemon, 1);
 	g_autofree char *removed = NULL;
 	g_autofree char *uio_dev = NULL;
+	const struct fcopy_adapter_entry *entry;
 	fcopy_kernel_iface iface;
 	fcopy_options opts;
 	const char *why = NULL;
@@ -498,13 +530,15 @@ static int fcopy_init(hv_daemon *d, void **ret_self)
 
 	iface = fcopy_probe_kernel(f->cfg.device ? f->cfg.device : FCOPY_CHARDEV_DEFAULT,
 				   sysfs_root ? sysfs_root : "/sys", &uio_dev);
-	if (f->cfg.transport == HV_TRANSPORT_AUTO && iface != FCOPY_IFACE_CHARDEV) {
+	entry = pick_adapter(f->cfg.transport, iface);
+	if (!entry) {
 		r = no_interface_error(&f->cfg, iface, uio_dev);
 		goto fail;
 	}
 
-	f->adapter = &fcopy_adapter_chardev;
-	r = hv_transport_new(f->adapter->service, HV_TRANSPORT_CHARDEV, f->cfg.device,
+	f->adapter = entry->adapter;
+	r = hv_transport_new(f->adapter->service, entry->kind,
+			     entry->iface == FCOPY_IFACE_UIO ? uio_dev : f->cfg.device,
 			     &f->transport, &why);
 	if (r < 0) {
 		hv_log_error_errno(r, "Cannot use %s: %s",
@@ -516,7 +550,8 @@ static int fcopy_init(hv_daemon *d, void **ret_self)
 
 	g_info("Using the %s transport on %s (%s); files mode %04o, directories %04o, %s",
 	       f->adapter->name, f->transport->device,
-	       f->cfg.transport == HV_TRANSPORT_AUTO ? "auto: the char device node exists" : why,
+	       f->cfg.transport == HV_TRANSPORT_AUTO ? "auto: found by the kernel interface probe"
+						     : why,
 	       (unsigned int)f->cfg.file_mode, (unsigned int)f->cfg.dir_mode,
 	       f->cfg.allowed_dirs[0] ? "only into the allowed directories" : "into any directory");
 	for (char **a = f->cfg.allowed_dirs; *a; a++)
