@@ -18,7 +18,8 @@
  *       SRC   a file inside the sandbox, or gen/SIZE (deterministic bytes,
  *             SIZE with an optional K or M suffix, 1024-based)
  *       DST   absolute guest path; the last component is the file name
- *       FLAGS o OVER_WRITE, p CREATE_PATH, cN CANCEL after N bytes,
+ *       FLAGS o OVER_WRITE, p CREATE_PATH, s send the directory with a
+ *             trailing '/', cN CANCEL after N bytes,
  *             kN SIGKILL the daemon after N bytes, restart it, and check
  *             that nothing is left under the final name
  *       EXPECT ok (default), exists, fail, full, invalid, or 0xHEX: the
@@ -316,11 +317,11 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		struct hv_do_fcopy data;
 	} m;
 	char *src, *dst, *flags = NULL, *exp, *slash;
-	char dir[2048], name[1024];
+	char dir[2048], name[1024], path_sent[2050];
 	uint32_t expect = HV_S_OK, status = HV_S_OK, first_bad = HV_S_OK, copy_flags = 0;
 	uint64_t size = 0, cancel_at = UINT64_MAX, kill_at = UINT64_MAX, h = FNV_INIT;
 	uint64_t before_hash = 0, before_size = 0, got_hash = 0, got_size = 0, sent = 0;
-	bool gen, existed, started, cancelled = false, killed = false;
+	bool gen, existed, started, cancelled = false, killed = false, trailing_slash = false;
 	uint64_t t0;
 	FILE *in = NULL;
 	int rc;
@@ -351,6 +352,10 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 			copy_flags |= HV_FCOPY_CREATE_PATH;
 			f++;
 			break;
+		case 's':
+			trailing_slash = true;
+			f++;
+			break;
 		case 'c':
 		case 'k': {
 			uint64_t v = strtoull(f + 1, &end, 10);
@@ -374,6 +379,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		return FAIL("DST must be an absolute path");
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - dst ? slash - dst : 1), dst);
 	snprintf(name, sizeof(name), "%s", slash + 1);
+	snprintf(path_sent, sizeof(path_sent), "%s%s", dir,
+		 trailing_slash && strcmp(dir, "/") ? "/" : "");
 
 	gen = strncmp(src, "gen/", 4) == 0;
 	if (gen) {
@@ -394,7 +401,7 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	m.hdr.operation = HV_FCOPY_START_FILE_COPY;
 	if (host_name(name, (uint8_t *)&m + offsetof(struct hv_start_fcopy, file_name), why,
 		      why_len) < 0 ||
-	    host_name(dir, (uint8_t *)&m + offsetof(struct hv_start_fcopy, path_name), why,
+	    host_name(path_sent, (uint8_t *)&m + offsetof(struct hv_start_fcopy, path_name), why,
 		      why_len) < 0)
 		goto fail;
 	m.start.copy_flags = copy_flags;
@@ -634,7 +641,7 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
-		   "                    [--timeout MS] STEP...\n"
+		   "                    [--timeout MS] [--daemon-preload SO] STEP...\n"
 		   "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
 		   "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
 		   "       kill:SIG wait-exit[:MS]\n"
@@ -670,6 +677,7 @@ int main(int argc, char **argv)
 	    {"daemon", required_argument, NULL, 'd'},
 	    {"daemon-arg", required_argument, NULL, 'a'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"daemon-preload", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -697,6 +705,10 @@ int main(int argc, char **argv)
 		case 't':
 			if (emu_parse_u64(optarg, &e.o.timeout_ms) < 0)
 				return 2;
+			break;
+		case 'p':
+			/* inherited by the daemon (posix_spawn with environ) only */
+			setenv("LD_PRELOAD", optarg, 1);
 			break;
 		case 'h':
 			usage(stdout);
