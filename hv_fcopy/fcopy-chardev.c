@@ -5,7 +5,10 @@
  * driver's 4-byte version (version 0 would get no answer). START reaches us
  * as a whole hv_start_fcopy with the names converted to UTF-8 by the kernel
  * (at most 259 bytes, zero-filled), WRITE as a whole hv_do_fcopy, COMPLETE
- * and CANCEL as the host's message (at least the header). Every reply is a
+ * and CANCEL as the host's message: fcopy_send_data() forwards those with
+ * the length of the whole VMBus packet (recv_len), up to the driver's
+ * 2-page receive buffer, and a read() with a smaller buffer would fail
+ * (hv_utils_transport), so we read with room for that. Every reply is a
  * 4-byte status; any other length gets -EINVAL from fcopy_on_msg().
  */
 #include "fcopy-adapter.h"
@@ -35,10 +38,14 @@ static int parse_register_reply(const void *buf, size_t len, uint32_t *ret_versi
 
 static const int32_t register_version = HV_FCOPY_CURRENT_VERSION;
 
+/* The driver's receive buffer (PAGE_SIZE * 2 in hv_fcopy_onchannelcallback()). */
+#define FCOPY_CHARDEV_MAX_MSG (2 * 4096)
+_Static_assert(FCOPY_CHARDEV_MAX_MSG >= sizeof(struct hv_do_fcopy), "a WRITE fits");
+
 static const hv_service fcopy_chardev_service = {
 	.name = "fcopy",
 	.device = FCOPY_CHARDEV_DEFAULT,
-	.max_msg = sizeof(struct hv_do_fcopy),
+	.max_msg = FCOPY_CHARDEV_MAX_MSG,
 	.register_msg = &register_version,
 	.register_len = sizeof(register_version),
 	.register_reply_len = sizeof(uint32_t),
@@ -157,7 +164,7 @@ static ssize_t chardev_encode_reply(void *buf, size_t len, size_t bufsize, uint3
 const fcopy_adapter fcopy_adapter_chardev = {
 	.name = "chardev",
 	.service = &fcopy_chardev_service,
-	.max_msg = sizeof(struct hv_do_fcopy),
+	.max_msg = FCOPY_CHARDEV_MAX_MSG,
 	.decode = chardev_decode,
 	.encode_reply = chardev_encode_reply,
 };
