@@ -300,7 +300,8 @@ static void test_copy_and_errors(void **state)
 			 HV_S_OK);
 	assert_int_equal(send_data(f, 0, "y", 1), HV_S_OK);
 	assert_int_equal(simple(f, HV_FCOPY_COMPLETE_FCOPY), HV_S_OK);
-	assert_int_equal(access(g_build_filename(deep, "x", NULL), F_OK), 0);
+	g_autofree char *deep_x = g_build_filename(deep, "x", NULL);
+	assert_int_equal(access(deep_x, F_OK), 0);
 
 	stop(f, 0);
 }

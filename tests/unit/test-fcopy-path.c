@@ -161,7 +161,8 @@ static void check_open(const struct fixture *f, bool openat2)
 	assert_int_equal(fcopy_dir_open(leaf_link, false, 0755, &fd), -ELOOP);
 	/* ...also when directories are to be created below it, and nothing is created */
 	assert_int_equal(fcopy_dir_open(via_link_new, true, 0755, &fd), -ELOOP);
-	assert_int_equal(lstat(g_build_filename(real, "new", NULL), &st), -1);
+	g_autofree char *real_new = g_build_filename(real, "new", NULL);
+	assert_int_equal(lstat(real_new, &st), -1);
 
 	assert_int_equal(fcopy_dir_open(via_file, false, 0755, &fd), -ENOTDIR);
 	assert_int_equal(fcopy_dir_open(missing, false, 0755, &fd), -ENOENT);

@@ -478,7 +478,8 @@ static void test_allowed_dirs(void **state)
 	assert_int_equal(fcopy_session_start(s, "/etc", "x", 0, 0), -EACCES);
 	assert_int_equal(fcopy_session_start(s, below, "x", HV_FCOPY_CREATE_PATH, 0), 0);
 	assert_int_equal(fcopy_session_complete(s), 0);
-	assert_int_equal(access(g_build_filename(below, "x", NULL), F_OK), 0);
+	g_autofree char *below_x = g_build_filename(below, "x", NULL);
+	assert_int_equal(access(below_x, F_OK), 0);
 }
 
 /* A daemon killed mid-copy: its child plays the daemon and dies without cleaning up. */

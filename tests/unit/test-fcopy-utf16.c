@@ -168,10 +168,11 @@ static void test_259_units(void **state)
 static void test_small_buffer(void **state)
 {
 	const uint16_t name[] = {'a', 'b', 'c', 0};
-	char out[3];
+	char small[3], exact[4];
 
-	assert_int_equal(decode_units(name, 4, out, sizeof(out), NULL), -ENAMETOOLONG);
-	assert_int_equal(decode_units(name, 4, out, 4, NULL), 0);
+	assert_int_equal(decode_units(name, 4, small, sizeof(small), NULL), -ENAMETOOLONG);
+	assert_int_equal(decode_units(name, 4, exact, sizeof(exact), NULL), 0);
+	assert_string_equal(exact, "abc");
 }
 
 static void test_utf8_check(void **state)
