@@ -20,6 +20,13 @@
 #define FCOPY_STATE_NAME    "fcopy-partial"
 #define FCOPY_REOPEN_MIN_MS 250
 #define FCOPY_REOPEN_MAX_MS 10000
+/*
+ * The host sends the next fragment as soon as it has our answer, and gives
+ * up on a request after the driver's 30 s (HV_UTIL_TIMEOUT). A copy that
+ * hears nothing for this long was abandoned without a CANCEL (host reset,
+ * channel rescinded): its temporary file is removed.
+ */
+#define FCOPY_DEFAULT_IDLE_TIMEOUT_S 120
 
 typedef struct fcopy_config {
 	hv_transport_kind transport;
@@ -28,6 +35,7 @@ typedef struct fcopy_config {
 	mode_t dir_mode;
 	char **allowed_dirs; /* normalised */
 	bool tmpfile;
+	unsigned int idle_timeout_s; /* 0: never */
 } fcopy_config;
 
 typedef struct fcopy_daemon {
@@ -40,6 +48,7 @@ typedef struct fcopy_daemon {
 	uint8_t *buf;
 	guint io_source;
 	guint reopen_source;
+	guint idle_source;
 	unsigned int reopen_delay_ms;
 	bool reopen_error_logged;
 
@@ -58,7 +67,7 @@ static GOptionEntry fcopy_options_entries[] = {
 
 static const char *const fcopy_known_keys[] = {
     "fcopy.transport", "fcopy.device", "fcopy.file-mode", "fcopy.dir-mode", "fcopy.allowed-dirs",
-    "fcopy.tmpfile",   NULL,
+    "fcopy.tmpfile",   "fcopy.idle-timeout", NULL,
 };
 
 static void fcopy_config_clear(fcopy_config *c)
@@ -142,6 +151,11 @@ static int fcopy_config_load(hv_daemon *d, fcopy_config *c)
 		return r;
 
 	r = hv_config_get_bool(cfg, FCOPY_GROUP, "tmpfile", true, &c->tmpfile, &error);
+	if (r < 0)
+		goto bad;
+
+	r = hv_config_get_uint(cfg, FCOPY_GROUP, "idle-timeout", FCOPY_DEFAULT_IDLE_TIMEOUT_S, 0,
+			       24 * 3600, &c->idle_timeout_s, &error);
 	if (r < 0)
 		goto bad;
 
@@ -268,6 +282,30 @@ static void send_reply(fcopy_daemon *f, size_t len)
 		hv_log_errno(r, "Failed to send the reply to %s: %m", f->transport->device);
 }
 
+static gboolean on_idle_timeout(gpointer user_data)
+{
+	fcopy_daemon *f = user_data;
+
+	f->idle_source = 0;
+	if (fcopy_session_get_state(f->session) == FCOPY_STATE_COPYING) {
+		g_warning("Copy to %s abandoned: no request from the host for %u s after %" G_GUINT64_FORMAT
+			  " bytes; temporary file removed",
+			  fcopy_session_target(f->session), f->cfg.idle_timeout_s,
+			  fcopy_session_written(f->session));
+		fcopy_session_cancel(f->session);
+		hv_notify_status("Idle; %u cop%s done", f->n_copies, f->n_copies == 1 ? "y" : "ies");
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* While a copy is open, each request restarts the idle timer. */
+static void arm_idle_timer(fcopy_daemon *f)
+{
+	g_clear_handle_id(&f->idle_source, g_source_remove);
+	if (f->cfg.idle_timeout_s && fcopy_session_get_state(f->session) == FCOPY_STATE_COPYING)
+		f->idle_source = g_timeout_add_seconds(f->cfg.idle_timeout_s, on_idle_timeout, f);
+}
+
 static void handle_message(fcopy_daemon *f, size_t len)
 {
 	fcopy_request req;
@@ -305,6 +343,7 @@ static void handle_message(fcopy_daemon *f, size_t len)
 		g_debug("Request %s (%zu bytes)", fcopy_op_to_string(req.op), len);
 		status = run_request(f, &req);
 	}
+	arm_idle_timer(f);
 
 	n = f->adapter->encode_reply(f->buf, len, f->adapter->max_msg, status);
 	if (n < 0) {
@@ -409,6 +448,7 @@ static void fcopy_free(void *self)
 		return;
 
 	g_clear_handle_id(&f->reopen_source, g_source_remove);
+	g_clear_handle_id(&f->idle_source, g_source_remove);
 	close_transport(f);
 	/* Stopping mid-copy: the temporary file goes, nothing is left under the final name. */
 	if (f->session && fcopy_session_get_state(f->session) == FCOPY_STATE_COPYING)

@@ -368,6 +368,43 @@ static void test_restart_mid_copy(void **state)
 	stop(f, 0);
 }
 
+static void test_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t chunk[6144] = {4};
+
+	assert_true(g_file_set_contents(f->conf, "[fcopy]\ntmpfile=false\nidle-timeout=1\n", -1,
+					NULL));
+	spawn(f);
+	handshake(f);
+	assert_int_equal(start(f, f->target, "slow", 0, 100000), HV_S_OK);
+	assert_int_equal(send_data(f, 0, chunk, 6144), HV_S_OK);
+	{
+		g_autofree char *l = listing(f->target);
+		assert_true(g_str_has_prefix(l, FCOPY_TEMP_PREFIX));
+	}
+	/* the host vanished without a CANCEL */
+	for (int i = 0; i < 100; i++) {
+		g_autofree char *l = listing(f->target);
+
+		if (strcmp(l, "") == 0)
+			break;
+		usleep(50000);
+	}
+	g_autofree char *l = listing(f->target);
+	assert_string_equal(l, "");
+	/* its late fragment finds no copy */
+	assert_int_equal(send_data(f, 6144, chunk, 6144), HV_E_FAIL);
+	/* a copy that keeps talking is not affected */
+	assert_int_equal(start(f, f->target, "steady", 0, 3 * 6144), HV_S_OK);
+	for (int i = 0; i < 3; i++) {
+		usleep(600000);
+		assert_int_equal(send_data(f, (uint64_t)i * 6144, chunk, 6144), HV_S_OK);
+	}
+	assert_int_equal(simple(f, HV_FCOPY_COMPLETE_FCOPY), HV_S_OK);
+	stop(f, 0);
+}
+
 static void test_sigterm_mid_copy(void **state)
 {
 	struct fixture *f = *state;
@@ -486,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_driver_reset_mid_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_mid_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_mid_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_kernel_interface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
 	};
