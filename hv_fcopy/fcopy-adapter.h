@@ -28,19 +28,21 @@
  * and converted the names to UTF-8; messages are hv_start_fcopy,
  * hv_do_fcopy or a bare hv_fcopy_hdr, the reply is a 4-byte status.
  *
- * UIO ring (Linux >= 6.10), to be added as fcopy-uio.c next to the ring
- * transport: decode() checks the vmbuspipe and icmsg headers, answers
- * ICMSGTYPE_NEGOTIATE (0) in place (FCOPY_DECODED_REPLY), takes
- * ICMSGTYPE_FCOPY (7) bodies at offset 28 and decodes the UTF-16LE names
- * with fcopy_utf16le_to_utf8() (fcopy-utf16.h); encode_reply() sets
- * icmsghdr->status and icflags (TRANSACTION|RESPONSE) and returns len. Then
- * add { FCOPY_IFACE_UIO, HV_TRANSPORT_UIO, &fcopy_adapter_uio } to
- * fcopy_adapters[] (fcopy-daemon.c) and "uio" to the [fcopy] transport
+ * UIO ring (Linux >= 6.10, fcopy-uio.c): messages are IC messages from
+ * kernel/transport-uio.c (pipe header first); decode() answers
+ * ICMSGTYPE_NEGOTIATE in place (FCOPY_DECODED_REPLY, with the outcome in
+ * why), takes ICMSGTYPE_FCOPY bodies at offset 28 and decodes the UTF-16LE
+ * names with fcopy_utf16le_to_utf8(); encode_reply() sets the IC status and
+ * icflags (TRANSACTION|RESPONSE) and returns len.
+ *
+ * Another transport: an adapter like these two, one line in
+ * fcopy_adapters[] (fcopy-daemon.c) and its name in the [fcopy] transport
  * names; the daemon loop, the session, logging and the start-up error
  * messages need no change.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,12 +60,19 @@ typedef struct fcopy_adapter {
 	const char *name;
 	const hv_service *service; /* handed to hv_transport_new() */
 	size_t max_msg;		   /* receive buffer size */
+	/*
+	 * After a wakeup, receive until -EAGAIN (the UIO ring: one interrupt
+	 * may stand for several packets). false: one message per wakeup (the
+	 * char device, whose read() would block when nothing is queued).
+	 */
+	bool drain;
 	int (*decode)(void *buf, size_t len, fcopy_request *ret_req, size_t *ret_reply_len,
 		      const char **ret_why);
 	ssize_t (*encode_reply)(void *buf, size_t len, size_t bufsize, uint32_t status);
 } fcopy_adapter;
 
 extern const fcopy_adapter fcopy_adapter_chardev;
+extern const fcopy_adapter fcopy_adapter_uio;
 
 #define FCOPY_CHARDEV_DEFAULT "/dev/vmbus/hv_fcopy"
 /* The FCOPY device's instance id on VMBus, and its class id (for new_id). */

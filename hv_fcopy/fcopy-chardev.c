@@ -165,6 +165,7 @@ const fcopy_adapter fcopy_adapter_chardev = {
 	.name = "chardev",
 	.service = &fcopy_chardev_service,
 	.max_msg = FCOPY_CHARDEV_MAX_MSG,
+	.drain = false,
 	.decode = chardev_decode,
 	.encode_reply = chardev_encode_reply,
 };

@@ -109,7 +109,7 @@ static int parse_mode(const hv_config *cfg, const char *key, mode_t def, mode_t 
 
 static int fcopy_config_load(hv_daemon *d, fcopy_config *c)
 {
-	static const char *const transport_names[] = {"auto", "chardev", NULL};
+	static const char *const transport_names[] = {"auto", "chardev", "uio", NULL};
 	const hv_config *cfg = hv_daemon_get_config(d);
 	g_autofree char *error = NULL;
 	g_auto(GStrv) dirs = NULL;
@@ -123,8 +123,10 @@ static int fcopy_config_load(hv_daemon *d, fcopy_config *c)
 			c->transport = HV_TRANSPORT_AUTO;
 		else if (strcmp(t, "chardev") == 0)
 			c->transport = HV_TRANSPORT_CHARDEV;
+		else if (strcmp(t, "uio") == 0)
+			c->transport = HV_TRANSPORT_UIO;
 		else {
-			g_critical("--transport: '%s' is not one of auto, chardev", t);
+			g_critical("--transport: '%s' is not one of auto, chardev, uio", t);
 			return -EINVAL;
 		}
 	} else {
@@ -132,7 +134,9 @@ static int fcopy_config_load(hv_daemon *d, fcopy_config *c)
 				       HV_TRANSPORT_AUTO, &transport, &error);
 		if (r < 0)
 			goto bad;
-		c->transport = transport == 1 ? HV_TRANSPORT_CHARDEV : HV_TRANSPORT_AUTO;
+		c->transport = transport == 1   ? HV_TRANSPORT_CHARDEV
+				 : transport == 2 ? HV_TRANSPORT_UIO
+						  : HV_TRANSPORT_AUTO;
 	}
 
 	if (hv_daemon_get_device(d))
@@ -319,6 +323,7 @@ static void handle_message(fcopy_daemon *f, size_t len)
 	if (r == FCOPY_DECODED_IGNORE)
 		return;
 	if (r == FCOPY_DECODED_REPLY) {
+		g_info("%s", why);
 		send_reply(f, reply_len);
 		return;
 	}
@@ -355,6 +360,7 @@ static void handle_message(fcopy_daemon *f, size_t len)
 }
 
 static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data);
+static bool receive(fcopy_daemon *f);
 
 static void close_transport(fcopy_daemon *f)
 {
@@ -374,6 +380,12 @@ static int open_transport(fcopy_daemon *f)
 	g_info("Registered with the FCOPY driver on %s (transport %s, driver version %u)",
 	       f->transport->device, f->adapter->name, f->transport->version);
 	hv_notify_status("Idle; registered on %s", f->transport->device);
+	/*
+	 * A ring may already hold packets the host posted while its
+	 * interrupts were still masked (before open): look once now.
+	 */
+	if (f->adapter->drain)
+		(void)receive(f);
 	return 0;
 }
 
@@ -414,10 +426,38 @@ static void transport_lost(fcopy_daemon *f)
 	f->reopen_source = g_timeout_add(f->reopen_delay_ms, on_reopen, f);
 }
 
+/* Receives and handles what is queued; false when the transport was lost. */
+static bool receive(fcopy_daemon *f)
+{
+	ssize_t n;
+
+	/* The ring may hold several packets per interrupt: drain it (see fcopy-adapter.h). */
+	for (unsigned int i = 0; i == 0 || f->adapter->drain; i++) {
+		n = hv_transport_recv(f->transport, f->buf, f->adapter->max_msg);
+		if (n == -EAGAIN)
+			return true;
+
+		if (n == -EMSGSIZE) {
+			g_warning("Dropped a packet larger than %zu bytes from %s",
+				  f->adapter->max_msg, f->transport->device);
+			continue;
+		}
+
+		if (n < 0) {
+			hv_log_errno((int)n, "Failed to read from %s: %m", f->transport->device);
+			g_clear_handle_id(&f->io_source, g_source_remove);
+			transport_lost(f);
+			return false;
+		}
+
+		handle_message(f, (size_t)n);
+	}
+	return true;
+}
+
 static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data)
 {
 	fcopy_daemon *f = user_data;
-	ssize_t n;
 
 	if (!(cond & G_IO_IN)) {
 		f->io_source = 0;
@@ -425,18 +465,10 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data)
 		return G_SOURCE_REMOVE;
 	}
 
-	n = hv_transport_recv(f->transport, f->buf, f->adapter->max_msg);
-	if (n == -EAGAIN)
-		return G_SOURCE_CONTINUE;
-
-	if (n < 0) {
-		hv_log_errno((int)n, "Failed to read from %s: %m", f->transport->device);
-		f->io_source = 0;
-		transport_lost(f);
+	if (!receive(f)) {
+		/* receive() removed this source already */
 		return G_SOURCE_REMOVE;
 	}
-
-	handle_message(f, (size_t)n);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -465,10 +497,10 @@ static void fcopy_free(void *self)
 /*
  * The transports this build has. With transport=auto, the one whose kernel
  * interface the probe found is used; a configured transport picks its entry
- * whatever the probe says. The UIO ring plugs in here:
- *   { FCOPY_IFACE_UIO, HV_TRANSPORT_UIO, &fcopy_adapter_uio },
- * (its device is the /dev/uioN the probe found) plus "uio" in the [fcopy]
- * transport names (fcopy_config_load()).
+ * whatever the probe says (UIO: the configured device, e.g. "emu:<dir>" for
+ * the emulated host, or the uio_hv_generic device found in sysfs). Another
+ * transport is one more line here plus its name in the [fcopy] transport
+ * names (fcopy_config_load()).
  */
 struct fcopy_adapter_entry {
 	fcopy_kernel_iface iface;
@@ -478,6 +510,7 @@ struct fcopy_adapter_entry {
 
 static const struct fcopy_adapter_entry fcopy_adapters[] = {
 	{ FCOPY_IFACE_CHARDEV, HV_TRANSPORT_CHARDEV, &fcopy_adapter_chardev },
+	{ FCOPY_IFACE_UIO, HV_TRANSPORT_UIO, &fcopy_adapter_uio },
 };
 
 static const struct fcopy_adapter_entry *pick_adapter(hv_transport_kind kind,
@@ -499,10 +532,9 @@ static int no_interface_error(const fcopy_config *c, fcopy_kernel_iface iface, c
 
 	switch (iface) {
 	case FCOPY_IFACE_UIO:
-		g_critical(
-		    "No %s, and the FCOPY device is bound to uio_hv_generic (%s): this kernel (>= "
-		    "6.10) needs the UIO ring transport, which this build does not include yet",
-		    dev, uio_dev ? uio_dev : "/dev/uio*");
+		/* never reached while fcopy_adapters[] has the UIO entry */
+		g_critical("No %s, and this build cannot use the uio_hv_generic device %s", dev,
+			   uio_dev ? uio_dev : "/dev/uio*");
 		break;
 	case FCOPY_IFACE_UNBOUND:
 		g_critical("No %s, and the FCOPY VMBus device " FCOPY_VMBUS_DEVICE_ID
@@ -578,7 +610,9 @@ static int fcopy_init(hv_daemon *d, void **ret_self)
 
 	f->adapter = entry->adapter;
 	r = hv_transport_new(f->adapter->service, entry->kind,
-			     entry->iface == FCOPY_IFACE_UIO ? uio_dev : f->cfg.device,
+			     entry->kind == HV_TRANSPORT_UIO && f->cfg.transport == HV_TRANSPORT_AUTO
+				 ? uio_dev
+				 : f->cfg.device,
 			     &f->transport, &why);
 	if (r < 0) {
 		hv_log_error_errno(r, "Cannot use %s: %s",

@@ -45,10 +45,24 @@ int fcopy_utf16le_to_utf8(const void *src, size_t max_units, char *dst, size_t d
 	const uint8_t *p = src;
 	size_t out = 0;
 
+	size_t n_units = max_units;
+
 	if (!src || !dst || dst_size == 0)
 		return -EINVAL;
 
-	for (size_t i = 0; i < max_units; i++) {
+	if (max_units == 0)
+		return -EBADMSG;
+
+	/* A missing terminator is the fault, whatever else is wrong with the field. */
+	for (size_t i = 0; i < max_units; i++)
+		if (get_le16(p + 2 * i) == 0) {
+			n_units = i + 1;
+			break;
+		}
+	if (n_units == max_units && get_le16(p + 2 * (max_units - 1)) != 0)
+		return -EBADMSG;
+
+	for (size_t i = 0; i < n_units; i++) {
 		uint16_t u = get_le16(p + 2 * i);
 		uint32_t cp = u;
 		char enc[4];
@@ -69,7 +83,7 @@ int fcopy_utf16le_to_utf8(const void *src, size_t max_units, char *dst, size_t d
 		}
 
 		if (u >= 0xd800 && u <= 0xdbff) {
-			uint16_t lo = i + 1 < max_units ? get_le16(p + 2 * (i + 1)) : 0;
+			uint16_t lo = i + 1 < n_units ? get_le16(p + 2 * (i + 1)) : 0;
 
 			if (lo < 0xdc00 || lo > 0xdfff) {
 				if (ret_bad_unit)

@@ -112,13 +112,13 @@ static void test_unpaired_surrogates(void **state)
 
 static void test_high_surrogate_in_last_unit(void **state)
 {
-	/* the pair's second half would be outside the field */
+	/* the pair's second half would be outside the field: no terminator either */
 	uint16_t units[3] = {'a', 'b', 0xd83d};
 	uint8_t wire[6];
 	char out[16];
 
 	put_units(wire, units, 3);
-	assert_int_equal(fcopy_utf16le_to_utf8(wire, 3, out, sizeof(out), NULL, NULL), -EILSEQ);
+	assert_int_equal(fcopy_utf16le_to_utf8(wire, 3, out, sizeof(out), NULL, NULL), -EBADMSG);
 }
 
 static void test_missing_terminator(void **state)
@@ -127,11 +127,17 @@ static void test_missing_terminator(void **state)
 	uint8_t wire[2 * UNITS];
 	char out[FCOPY_NAME_UTF8_MAX];
 
-	for (size_t i = 0; i < UNITS; i++)
-		units[i] = 'x';
-	put_units(wire, units, UNITS);
-	assert_int_equal(fcopy_utf16le_to_utf8(wire, UNITS, out, sizeof(out), NULL, NULL),
-			 -EBADMSG);
+	/* ASCII, 3-byte units (which would also overflow a 778-byte buffer), and a lone surrogate */
+	const uint16_t fill[] = {'x', 0x7878, 0xdc00};
+
+	for (size_t k = 0; k < sizeof(fill) / sizeof(fill[0]); k++) {
+		for (size_t i = 0; i < UNITS; i++)
+			units[i] = fill[k];
+		put_units(wire, units, UNITS);
+		assert_int_equal(fcopy_utf16le_to_utf8(wire, UNITS, out, sizeof(out), NULL, NULL),
+				 -EBADMSG);
+	}
+	assert_int_equal(fcopy_utf16le_to_utf8(wire, 0, out, sizeof(out), NULL, NULL), -EBADMSG);
 }
 
 static void test_259_units(void **state)
