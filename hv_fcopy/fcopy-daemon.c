@@ -332,10 +332,10 @@ static void handle_message(fcopy_daemon *f, size_t len)
 		status = fcopy_status_from_errno(r);
 		if (req.op == UINT32_MAX)
 			g_warning(
-			    "Malformed request from the driver (%zu bytes): %s; answering 0x%08x",
+			    "Malformed request from the host (%zu bytes): %s; answering 0x%08x",
 			    len, why, status);
 		else
-			g_warning("Malformed %s request from the driver (%zu bytes, op %u): %s; "
+			g_warning("Malformed %s request from the host (%zu bytes, op %u): %s; "
 				  "answering 0x%08x",
 				  fcopy_op_to_string(req.op), len, req.op, why, status);
 		/* A broken START must not leave the previous copy half open. */

@@ -2,7 +2,10 @@
 /*
  * hv-emu-fcopy: a scripted Hyper-V host copying files into the guest over
  * the emulated FCOPY char device of Linux <= 6.9 (tests/emu/emu-chardev.h,
- * emu_svc_fcopy), run inside hv-sandbox like hv-emu.
+ * emu_svc_fcopy), or with --transport uio over the emulated VMBus channel of
+ * Linux >= 6.10 (tests/emu/emu-vmbus.h: names sent as raw UTF-16, IC
+ * negotiation first; the daemon gets --transport=uio --device=emu:<dir>
+ * appended), run inside hv-sandbox like hv-emu.
  *
  * Each copy step plays what Copy-VMFile makes the host and the kernel do:
  * START (the host's UTF-16 names, converted to UTF-8 as the kernel's
@@ -13,7 +16,8 @@
  * directory after the step.
  *
  * Steps (one argument each):
- *   wait-register[:MS]        wait for the daemon's registration
+ *   wait-register[:MS]        wait for the daemon's registration (--transport uio:
+ *                             its ring connection and the IC version negotiation)
  *   copy:SRC:DST[:FLAGS][=EXPECT]
  *       SRC   a file inside the sandbox, or gen/SIZE (deterministic bytes,
  *             SIZE with an optional K or M suffix, 1024-based)
@@ -52,6 +56,7 @@
 #include "emu-daemon.h"
 #include "emu-scratch.h"
 #include "emu-util.h"
+#include "emu-vmbus.h"
 #include "fcopy-utf16.h"
 #include "hv-fcopy.h"
 #include "hv-status.h"
@@ -61,6 +66,8 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define REGISTER_WAIT_MS   10000
 #define TEMP_PREFIX	   ".hv-fcopy-"
+/* The upstream UIO daemon's ring size (one direction, header page included). */
+#define HV_UIO_RING_SIZE 0x4000
 
 struct opts {
 	const char *devdir;
@@ -68,6 +75,7 @@ struct opts {
 	char **daemon_args;
 	size_t n_daemon_args;
 	uint64_t timeout_ms;
+	bool uio; /* --transport uio: the VMBus ring of Linux >= 6.10 (emu-vmbus) */
 };
 
 struct emu {
@@ -75,6 +83,7 @@ struct emu {
 	struct emu_scratch *scratch;
 	struct emu_devdir *dir;
 	struct emu_chardev *dev;
+	emu_vmbus *vm;
 	struct emu_daemon daemon;
 	char **daemon_argv;
 	bool have_daemon;
@@ -186,6 +195,15 @@ static int transact(struct emu *e, const void *msg, size_t len, uint32_t *ret_st
 	ssize_t n;
 	int rc;
 
+	if (e->o.uio) {
+		/* one IC request on the ring; the body is the FCOPY message */
+		n = emu_vmbus_request(e->vm, HV_ICMSGTYPE_FCOPY, HV_FCOPY_IC_SRV_VERSION, msg, len,
+				      (int)e->o.timeout_ms, ret_status, NULL, 0, NULL);
+		if (n < 0)
+			return FAIL("IC request: no answer (%s)", strerror((int)-n));
+		return 0;
+	}
+
 	rc = emu_chardev_post(e->dev, msg, len, e->o.timeout_ms, &id);
 	if (rc < 0)
 		return FAIL("cannot post: %s", strerror(-rc));
@@ -274,8 +292,8 @@ static int count_temps(const char *dir, char *first, size_t first_len)
  * W_MAX_PATH units with the terminator), converted back to UTF-8 by the
  * kernel into at most W_MAX_PATH - 1 bytes.
  */
-static int host_name(const char *utf8, uint8_t field[2 * HV_FCOPY_W_MAX_PATH], char *why,
-		     size_t why_len)
+static int host_name(const char *utf8, uint8_t field[2 * HV_FCOPY_W_MAX_PATH], bool raw,
+		     char *why, size_t why_len)
 {
 	uint8_t utf16[2 * HV_FCOPY_W_MAX_PATH];
 	char back[FCOPY_NAME_UTF8_MAX];
@@ -286,6 +304,11 @@ static int host_name(const char *utf8, uint8_t field[2 * HV_FCOPY_W_MAX_PATH], c
 	if (rc < 0)
 		return FAIL("'%s' cannot be sent as a W_MAX_PATH UTF-16 name: %s", utf8,
 			    strerror(-rc));
+	/* over the ring no kernel converts: the daemon gets the host's UTF-16 */
+	if (raw) {
+		memcpy(field, utf16, sizeof(utf16));
+		return 0;
+	}
 	rc = fcopy_utf16le_to_utf8(utf16, HV_FCOPY_W_MAX_PATH, back, sizeof(back), &len, NULL);
 	if (rc < 0 || len > HV_FCOPY_W_MAX_PATH - 1)
 		return FAIL("'%s' is longer than the kernel's %d-byte UTF-8 name buffer", utf8,
@@ -399,10 +422,10 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 
 	memset(&m, 0, sizeof(m));
 	m.hdr.operation = HV_FCOPY_START_FILE_COPY;
-	if (host_name(name, (uint8_t *)&m + offsetof(struct hv_start_fcopy, file_name), why,
-		      why_len) < 0 ||
-	    host_name(path_sent, (uint8_t *)&m + offsetof(struct hv_start_fcopy, path_name), why,
-		      why_len) < 0)
+	if (host_name(name, (uint8_t *)&m + offsetof(struct hv_start_fcopy, file_name), e->o.uio,
+		      why, why_len) < 0 ||
+	    host_name(path_sent, (uint8_t *)&m + offsetof(struct hv_start_fcopy, path_name),
+		      e->o.uio, why, why_len) < 0)
 		goto fail;
 	m.start.copy_flags = copy_flags;
 	m.start.file_size = size;
@@ -454,6 +477,9 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	if (!killed && sent >= kill_at && size > 0)
 		killed = true;
 
+	if (killed && e->o.uio)
+		/* emu-vmbus keeps its first guest connection: no second daemon can attach */
+		return FAIL("flag k is not supported with --transport uio");
 	if (killed) {
 		int st = 0;
 		char first[300] = "";
@@ -572,7 +598,25 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 	if (arg)
 		*arg++ = '\0';
 
-	if (strcmp(s, "wait-register") == 0) {
+	if (strcmp(s, "wait-register") == 0 && e->o.uio) {
+		/* the ring: the daemon's transport connects, then the host negotiates */
+		const uint32_t fw[] = {HV_UTIL_FW_VERSION, HV_UTIL_WS2K8_FW_VERSION};
+		const uint32_t srv[] = {HV_FCOPY_IC_SRV_VERSION};
+		uint32_t got_fw = 0, got_srv = 0;
+
+		v = REGISTER_WAIT_MS;
+		if (arg && emu_parse_u64(arg, &v) < 0)
+			rc = FAIL("bad milliseconds");
+		else if ((rc = emu_vmbus_accept(e->vm, (int)v)) < 0)
+			rc = FAIL("the daemon did not open the ring: %s", strerror(-rc));
+		else if ((rc = emu_vmbus_negotiate(e->vm, fw, 2, srv, 1, (int)v, &got_fw,
+						   &got_srv)) < 0)
+			rc = FAIL("IC negotiation failed: %s", strerror(-rc));
+		else
+			emu_tl("host        IC versions agreed: framework %u.%u, service %u.%u",
+			       HV_IC_VERSION_MAJOR(got_fw), HV_IC_VERSION_MINOR(got_fw),
+			       HV_IC_VERSION_MAJOR(got_srv), HV_IC_VERSION_MINOR(got_srv));
+	} else if (strcmp(s, "wait-register") == 0) {
 		v = REGISTER_WAIT_MS;
 		if (arg && emu_parse_u64(arg, &v) < 0)
 			rc = FAIL("bad milliseconds");
@@ -583,7 +627,8 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 			e->reg_seen = emu_chardev_reg_seq(e->dev);
 	} else if (strcmp(s, "copy") == 0 && arg) {
 		rc = step_copy(e, arg, why, why_len);
-		e->reg_seen = emu_chardev_reg_seq(e->dev);
+		if (!e->o.uio)
+			e->reg_seen = emu_chardev_reg_seq(e->dev);
 	} else if (strcmp(s, "raw") == 0 && arg) {
 		rc = step_raw(e, arg, why, why_len);
 	} else if (strcmp(s, "expect-absent") == 0 && arg) {
@@ -641,7 +686,8 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
-		   "                    [--timeout MS] [--daemon-preload SO] STEP...\n"
+		   "                    [--timeout MS] [--daemon-preload SO] [--transport chardev|uio]\n"
+		   "                    STEP...\n"
 		   "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
 		   "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
 		   "       kill:SIG wait-exit[:MS]\n"
@@ -678,12 +724,15 @@ int main(int argc, char **argv)
 	    {"daemon-arg", required_argument, NULL, 'a'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"daemon-preload", required_argument, NULL, 'p'},
+	    {"transport", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct emu e = {.o = {.devdir = DEFAULT_DEVDIR, .timeout_ms = DEFAULT_TIMEOUT_MS}};
 	struct sigaction sa = {.sa_handler = on_signal};
 	char why[4096], reason[2048];
+	char *uio_device_arg = NULL;
+	char uio_transport_arg[] = "--transport=uio";
 	int c, rc, exit_code = EXIT_SUCCESS;
 	size_t n_passed = 0, n_steps;
 
@@ -705,6 +754,14 @@ int main(int argc, char **argv)
 		case 't':
 			if (emu_parse_u64(optarg, &e.o.timeout_ms) < 0)
 				return 2;
+			break;
+		case 'T':
+			if (strcmp(optarg, "uio") == 0)
+				e.o.uio = true;
+			else if (strcmp(optarg, "chardev") != 0) {
+				usage(stderr);
+				return 2;
+			}
 			break;
 		case 'p':
 			/* inherited by the daemon (posix_spawn with environ) only */
@@ -745,7 +802,7 @@ int main(int argc, char **argv)
 			e.scratch = emu_scratch_free(e.scratch);
 			return 2;
 		}
-		e.daemon_argv = calloc(e.o.n_daemon_args + 2, sizeof(char *));
+		e.daemon_argv = calloc(e.o.n_daemon_args + 4, sizeof(char *));
 		if (!e.daemon_argv)
 			return 2;
 		e.daemon_argv[0] = e.o.daemon;
@@ -755,19 +812,50 @@ int main(int argc, char **argv)
 		e.have_daemon = true;
 	}
 
-	rc = emu_devdir_new(e.o.devdir, device_event, &e, &e.dir);
-	if (rc == 0)
-		rc = emu_devdir_add(e.dir, &emu_svc_fcopy, &e.dev);
-	if (rc == 0)
-		rc = emu_devdir_start(e.dir);
+	if (e.o.uio) {
+		const char *vmdir = "/tmp/hv-emu-fcopy-vmbus";
+
+		if (mkdir(vmdir, 0700) < 0 && errno != EEXIST) {
+			fprintf(stderr, "hv-emu-fcopy: cannot create %s: %m\n", vmdir);
+			exit_code = 2;
+			goto out;
+		}
+		rc = emu_vmbus_new(vmdir, HV_UIO_RING_SIZE, &e.vm);
+		if (rc < 0) {
+			fprintf(stderr,
+				"hv-emu-fcopy: cannot create the emulated VMBus channel in %s: %s\n",
+				vmdir, strerror(-rc));
+			exit_code = 2;
+			goto out;
+		}
+		if (e.have_daemon) {
+			size_t n = e.o.n_daemon_args + 1;
+
+			e.daemon_argv[n++] = uio_transport_arg;
+			uio_device_arg = malloc(strlen(emu_vmbus_device(e.vm)) + 16);
+			if (!uio_device_arg)
+				return 2;
+			sprintf(uio_device_arg, "--device=%s", emu_vmbus_device(e.vm));
+			e.daemon_argv[n] = uio_device_arg;
+		}
+		emu_tl("host        %s ready (emulated VMBus channel); request timeout %llu ms",
+		       emu_vmbus_device(e.vm), (unsigned long long)e.o.timeout_ms);
+	} else {
+		rc = emu_devdir_new(e.o.devdir, device_event, &e, &e.dir);
+		if (rc == 0)
+			rc = emu_devdir_add(e.dir, &emu_svc_fcopy, &e.dev);
+		if (rc == 0)
+			rc = emu_devdir_start(e.dir);
+	}
 	if (rc < 0) {
 		fprintf(stderr, "hv-emu-fcopy: cannot mount the FUSE device directory at %s: %s\n",
 			e.o.devdir, strerror(-rc));
 		exit_code = 2;
 		goto out;
 	}
-	emu_tl("host        %s/%s ready (FUSE); request timeout %llu ms", e.o.devdir,
-	       emu_svc_fcopy.name, (unsigned long long)e.o.timeout_ms);
+	if (!e.o.uio)
+		emu_tl("host        %s/%s ready (FUSE); request timeout %llu ms", e.o.devdir,
+		       emu_svc_fcopy.name, (unsigned long long)e.o.timeout_ms);
 
 	if (e.have_daemon) {
 		rc = write_test_config();
@@ -813,6 +901,9 @@ int main(int argc, char **argv)
 		emu_tl_raw(true, "hv-emu-fcopy: FAIL (%zu of %zu steps passed)", n_passed, n_steps);
 out:
 	e.dir = emu_devdir_free(e.dir);
+	if (e.vm)
+		emu_vmbus_free(e.vm);
+	free(uio_device_arg);
 	if (e.have_daemon)
 		emu_daemon_done(&e.daemon);
 	e.scratch = emu_scratch_free(e.scratch);

@@ -103,7 +103,7 @@ hv_add_fcopy_scenario(fcopy-hostile-input FS ext4,ext4
   copy:gen/10:/mnt/fs0/../fs1/y=invalid expect-absent:/mnt/fs1/y
   raw:00000000=invalid raw:090000000000000000000000000000000000000000000000000000000000000000000000=not-supported
   copy:gen/10:/mnt/fs0/ok
-  EXPECT "failed to open the directory: Too many levels of symbolic links@@Malformed request from the driver \\(4 bytes\\)")
+  EXPECT "failed to open the directory: Too many levels of symbolic links@@Malformed request from the host \\(4 bytes\\)")
 
 # allowed-dirs and the configured file mode.
 hv_add_fcopy_scenario(fcopy-allowed-dirs FS ext4,ext4
@@ -137,6 +137,29 @@ hv_add_fcopy_scenario(reference-fcopy-copies FS ext4 DAEMON ${HV_REFERENCE_FCOPY
 hv_add_fcopy_scenario(fcopy-trailing-slash FS ext4 STEPS wait-register
   copy:gen/10:/mnt/fs0/n/a/f:ps copy:gen/10:/mnt/fs0/n/a/g:s copy:gen/10:/mnt/fs0/h:s
   expect-mode:/mnt/fs0/n/a/f:0644)
+
+# The same daemon over the VMBus ring of Linux >= 6.10 (uio_hv_generic,
+# emulated by tests/emu/emu-vmbus.c): IC negotiation first, names as raw
+# UTF-16 from the host, the IC status in each reply. (Kill-and-restart is
+# not scripted here: the emulated channel takes one guest connection.)
+set(FCOPY_UIO ARGS_EMU --transport=uio)
+hv_add_fcopy_scenario(fcopy-uio-sizes FS ext4 ${FCOPY_UIO} STEPS ${FCOPY_SIZES}
+  EXPECT "IC versions agreed: framework 3.0, service 1.1@@Using the uio transport on emu:@@copied 104857600 bytes to /mnt/fs0/big in .*content verified")
+hv_add_fcopy_scenario(fcopy-uio-names-and-flags FS xfs ${FCOPY_UIO} STEPS wait-register
+  "copy:gen/10K:/mnt/fs0/Résumé.txt" "copy:gen/10K:/mnt/fs0/文件 😀.bin"
+  "copy:gen/1:/mnt/fs0/Ünïcødé dir/ファイル.txt:p" copy:gen/5000:/mnt/fs0/f
+  copy:gen/7000:/mnt/fs0/f=exists copy:gen/9000:/mnt/fs0/f:o copy:gen/1M:/mnt/fs0/c:c100000
+  copy:gen/10:/mnt/fs0/../etc/x=invalid raw:00000000=invalid
+  raw:090000000000000000000000000000000000000000000000000000000000000000000000=not-supported
+  expect-no-temp:/mnt/fs0
+  EXPECT "Copy to /mnt/fs0/文件 😀.bin complete")
+hv_add_fcopy_scenario(fcopy-uio-enospc FS ext4 SIZE 32 ${FCOPY_UIO} STEPS wait-register
+  copy:gen/64M:/mnt/fs0/huge=full expect-no-temp:/mnt/fs0 copy:gen/1M:/mnt/fs0/after
+  EXPECT "No space left on device; answering 0x80070070")
+hv_add_fcopy_scenario(fcopy-uio-symlink FS ext4,ext4 ${FCOPY_UIO}
+  SETUP "ln -s /mnt/fs1 /mnt/fs0/link" COPY /usr/bin/ln
+  STEPS wait-register copy:gen/10:/mnt/fs0/link/x=fail expect-absent:/mnt/fs1/x
+  EXPECT "Too many levels of symbolic links")
 
 add_test(NAME fcopy-cli-version COMMAND hv_fcopy_daemon --version)
 set_tests_properties(fcopy-cli-version PROPERTIES LABELS cli
