@@ -50,7 +50,7 @@ static const hv_service fcopy_chardev_service = {
 	.register_len = sizeof(register_version),
 	.register_reply_len = sizeof(uint32_t),
 	.parse_register_reply = parse_register_reply,
-    /* no netlink connector for FCOPY */
+	/* no netlink connector for FCOPY */
 };
 
 /* A name as the kernel left it: UTF-8 in the u16 array, NUL-terminated. */

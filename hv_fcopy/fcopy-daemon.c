@@ -60,14 +60,14 @@ typedef struct fcopy_daemon {
 
 static char *sysfs_root;
 static GOptionEntry fcopy_options_entries[] = {
-    {"sysfs-root", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &sysfs_root,
-     "For tests only: where to look for the VMBus devices instead of /sys", "DIR"},
-    {NULL},
+	{ "sysfs-root", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &sysfs_root,
+	  "For tests only: where to look for the VMBus devices instead of /sys", "DIR" },
+	{ NULL },
 };
 
 static const char *const fcopy_known_keys[] = {
-    "fcopy.transport", "fcopy.device", "fcopy.file-mode", "fcopy.dir-mode", "fcopy.allowed-dirs",
-    "fcopy.tmpfile",   "fcopy.idle-timeout", NULL,
+	"fcopy.transport", "fcopy.device",  "fcopy.file-mode",    "fcopy.dir-mode",
+	"fcopy.allowed-dirs", "fcopy.tmpfile", "fcopy.idle-timeout", NULL,
 };
 
 static void fcopy_config_clear(fcopy_config *c)
