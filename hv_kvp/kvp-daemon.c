@@ -111,7 +111,9 @@ static GOptionEntry kvp_options[] = {
 };
 
 static const char *const kvp_known_keys[] = {
-	"kvp.transport", "kvp.device", "kvp.pool-dir", "kvp.pool-mode", NULL,
+	"kvp.transport", "kvp.device", "kvp.pool-dir", "kvp.pool-mode",
+	/* read by the provider set up in main.c (kvp-net) */
+	"kvp.scripts-dir", "kvp.ifcfg-dir", "kvp.fqdn-lookup", NULL,
 };
 
 static int config_load(kvp_daemon *k)
@@ -251,6 +253,8 @@ static int open_transport(kvp_daemon *k)
 				     k);
 	g_info("Registered with the KVP driver on %s (transport %s, driver version '%s')",
 	       k->transport->device, k->transport->ops->name, driver_version);
+	if (k->provider && k->provider->driver_version)
+		k->provider->driver_version(k->provider->userdata, driver_version);
 	hv_notify_status("Serving pools in %s; registered on %s", k->pool_dir,
 			 k->transport->device);
 	return 0;

@@ -496,6 +496,11 @@ static uint32_t set_ip_info(void *userdata, const struct hv_kvp_ipaddr_value *re
 	return HV_S_OK;
 }
 
+static void driver_version(void *userdata, const char *version)
+{
+	kvp_net_set_integration_version(userdata, version);
+}
+
 int kvp_net_provider_new(const kvp_net_config *cfg, kvp_provider *ret, kvp_net **ret_state)
 {
 	g_autoptr(kvp_net) n = g_new0(kvp_net, 1);
@@ -536,6 +541,7 @@ int kvp_net_provider_new(const kvp_net_config *cfg, kvp_provider *ret, kvp_net *
 	    .auto_record = auto_record,
 	    .get_ip_info = get_ip_info,
 	    .set_ip_info = set_ip_info,
+	    .driver_version = driver_version,
 	};
 	*ret_state = g_steal_pointer(&n);
 	return 0;

@@ -253,14 +253,12 @@ bool kvp_ops_handle(kvp_pools *pools, const kvp_provider *provider, const void *
 	}
 
 	/*
-	 * The driver's answer to our registration, arriving late (netlink).
-	 * Only REGISTER1: op 4, the legacy REGISTER, is also GET_IP_INFO.
+	 * Op 100 (REGISTER1) here is not our registration's answer: the
+	 * transport consumed that in open(). The driver passes the host's op
+	 * through unchecked, so it is a host request like any other unknown op
+	 * and is answered (unanswered, the host would wait for the driver's
+	 * 30 s timeout).
 	 */
-	if (op == HV_KVP_OP_REGISTER1) {
-		g_debug("Late registration answer from the driver (op %u): ignored", op);
-		return false;
-	}
-
 	if (op >= _HV_KVP_OP_COUNT) {
 		g_warning("Unknown operation %u from the driver: answering failure", op);
 		status = HV_E_FAIL;
