@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "fcopy-session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fcopy-path.h"
+#include "hv-status.h"
+
+struct fcopy_session {
+	fcopy_options opt;
+	char **allowed;
+	char *state_path;
+
+	fcopy_state state;
+	int dir_fd;
+	int fd;
+	char *dir;     /* normalised target directory */
+	char *name;    /* final file name */
+	char *target;  /* dir + name, for logs */
+	char temp[64]; /* named temporary file, "" for O_TMPFILE */
+	uint32_t flags;
+	uint64_t file_size;
+	uint64_t written;
+	const char *step;
+	bool cancelled_previous;
+};
+
+static const char *const state_names[_FCOPY_STATE_MAX] = {
+	[FCOPY_STATE_IDLE] = "idle",
+	[FCOPY_STATE_COPYING] = "copying",
+};
+
+const char *fcopy_state_to_string(fcopy_state state)
+{
+	if (state < 0 || state >= _FCOPY_STATE_MAX)
+		return "invalid";
+
+	return state_names[state];
+}
+
+const char *fcopy_op_to_string(uint32_t op)
+{
+	switch (op) {
+	case HV_FCOPY_START_FILE_COPY:
+		return "START_FILE_COPY";
+	case HV_FCOPY_WRITE_TO_FILE:
+		return "WRITE_TO_FILE";
+	case HV_FCOPY_COMPLETE_FCOPY:
+		return "COMPLETE_FCOPY";
+	case HV_FCOPY_CANCEL_FCOPY:
+		return "CANCEL_FCOPY";
+	default:
+		return "unknown";
+	}
+}
+
+uint32_t fcopy_status_from_errno(int r)
+{
+	switch (r) {
+	case 0:
+		return HV_S_OK;
+	case -EEXIST:
+		return HV_ERROR_ALREADY_EXISTS;
+	case -ENOSPC:
+	case -EDQUOT:
+		return HV_ERROR_DISK_FULL;
+	case -EINVAL:
+	case -EILSEQ:
+	case -EBADMSG:
+	case -ENAMETOOLONG:
+	case -EMSGSIZE:
+		return HV_INVALIDARG;
+	case -EOPNOTSUPP:
+		return HV_ERROR_NOT_SUPPORTED;
+	default:
+		/* what the upstream daemons answer for every other failure */
+		return HV_E_FAIL;
+	}
+}
+
+int fcopy_session_new(const fcopy_options *options, fcopy_session **ret)
+{
+	fcopy_session *s;
+
+	if (!options || !ret)
+		return -EINVAL;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+
+	s->opt = *options;
+	if (options->allowed) {
+		size_t n = 0;
+
+		while (options->allowed[n])
+			n++;
+		s->allowed = g_new0(char *, n + 1);
+		for (size_t i = 0; i < n; i++)
+			s->allowed[i] = g_strdup(options->allowed[i]);
+	}
+	s->opt.allowed = (const char *const *)s->allowed;
+	s->state_path = g_strdup(options->state_path);
+	s->opt.state_path = s->state_path;
+	s->dir_fd = -1;
+	s->fd = -1;
+	s->step = "";
+	*ret = s;
+	return 0;
+}
+
+fcopy_state fcopy_session_get_state(const fcopy_session *s)
+{
+	return s->state;
+}
+
+const char *fcopy_session_target(const fcopy_session *s)
+{
+	return s->target ? s->target : "";
+}
+
+const char *fcopy_session_failed_step(const fcopy_session *s)
+{
+	return s->step;
+}
+
+bool fcopy_session_cancelled_previous(const fcopy_session *s)
+{
+	return s->cancelled_previous;
+}
+
+uint64_t fcopy_session_written(const fcopy_session *s)
+{
+	return s->written;
+}
+
+uint64_t fcopy_session_announced_size(const fcopy_session *s)
+{
+	return s->file_size;
+}
+
+bool fcopy_session_temp_is_named(const fcopy_session *s)
+{
+	return s->state == FCOPY_STATE_COPYING && s->temp[0];
+}
+
+static int fail(fcopy_session *s, const char *step, int r)
+{
+	s->step = step;
+	return r;
+}
+
+/* The state file names the one named temporary file that exists, if any. */
+static void record_temp(fcopy_session *s)
+{
+	g_autofree char *line = NULL;
+
+	if (!s->state_path)
+		return;
+
+	line = g_strdup_printf("%s%s%s\n", s->dir, strcmp(s->dir, "/") == 0 ? "" : "/", s->temp);
+	/* Best effort: losing the record only means a leftover that is not cleaned. */
+	(void)g_file_set_contents(s->state_path, line, -1, NULL);
+}
+
+static void forget_temp(fcopy_session *s)
+{
+	if (s->state_path)
+		(void)unlink(s->state_path);
+	s->temp[0] = '\0';
+}
+
+static int make_temp_name(char buf[64])
+{
+	uint64_t rnd;
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -errno;
+
+	snprintf(buf, 64, FCOPY_TEMP_PREFIX "%016llx", (unsigned long long)rnd);
+	return 0;
+}
+
+/* Creates a hidden temporary file in the target directory. */
+static int create_named_temp(fcopy_session *s, char name[64])
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		int fd, r;
+
+		r = make_temp_name(name);
+		if (r < 0)
+			return r;
+
+		fd = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    s->opt.file_mode);
+		if (fd >= 0)
+			return fd;
+
+		if (errno != EEXIST)
+			return -errno;
+	}
+
+	return -EEXIST;
+}
+
+static void end_copy(fcopy_session *s, bool remove_temp)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+
+	if (remove_temp && s->temp[0] && s->dir_fd >= 0)
+		(void)unlinkat(s->dir_fd, s->temp, 0);
+	if (s->temp[0])
+		forget_temp(s);
+
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
+	s->dir_fd = -1;
+	s->state = FCOPY_STATE_IDLE;
+}
+
+int fcopy_session_cancel(fcopy_session *s)
+{
+	if (!s)
+		return -EINVAL;
+
+	end_copy(s, true);
+	return 0;
+}
+
+void fcopy_session_free(fcopy_session *s)
+{
+	if (!s)
+		return;
+
+	end_copy(s, true);
+	g_strfreev(s->allowed);
+	g_free(s->state_path);
+	g_free(s->dir);
+	g_free(s->name);
+	g_free(s->target);
+	free(s);
+}
+
+int fcopy_session_start(fcopy_session *s, const char *dir, const char *name, uint32_t flags,
+			uint64_t file_size)
+{
+	g_autofree char *norm = NULL;
+	struct stat st;
+	int r, fd;
+
+	if (!s || !dir || !name)
+		return -EINVAL;
+
+	s->cancelled_previous = s->state == FCOPY_STATE_COPYING;
+	end_copy(s, true);
+
+	s->written = 0;
+	s->file_size = file_size;
+	s->flags = flags;
+	/* as the host gave it, for the log, until the directory is normalised */
+	g_free(s->target);
+	s->target = g_strdup_printf("%s/%s", dir, name);
+
+	r = fcopy_check_file_name(name);
+	if (r < 0)
+		return fail(s, "check the file name", r);
+
+	r = fcopy_normalize_dir(dir, &norm);
+	if (r < 0)
+		return fail(s, "check the directory name", r);
+
+	g_free(s->dir);
+	g_free(s->name);
+	g_free(s->target);
+	s->dir = g_steal_pointer(&norm);
+	s->name = g_strdup(name);
+	s->target = g_strdup_printf("%s%s%s", s->dir, strcmp(s->dir, "/") == 0 ? "" : "/", name);
+	if (!s->name || !s->target)
+		return fail(s, "allocate", -ENOMEM);
+
+	if (!fcopy_dir_allowed(s->dir, s->opt.allowed))
+		return fail(s, "check the allowed directories", -EACCES);
+
+	r = fcopy_dir_open(s->dir, flags & HV_FCOPY_CREATE_PATH, s->opt.dir_mode, &s->dir_fd);
+	if (r < 0)
+		return fail(s,
+			    flags & HV_FCOPY_CREATE_PATH ? "open or create the directory"
+							 : "open the directory",
+			    r);
+
+	if (fstatat(s->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			end_copy(s, false);
+			return fail(s, "check the target", -EISDIR);
+		}
+		if (!(flags & HV_FCOPY_OVER_WRITE)) {
+			end_copy(s, false);
+			return fail(s, "check the target", -EEXIST);
+		}
+	} else if (errno != ENOENT) {
+		r = -errno;
+		end_copy(s, false);
+		return fail(s, "check the target", r);
+	}
+
+	fd = -1;
+	if (s->opt.use_tmpfile) {
+		fd = openat(s->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, s->opt.file_mode);
+		/* Not every file system has O_TMPFILE: fall back to a hidden name. */
+		if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+			r = -errno;
+			end_copy(s, false);
+			return fail(s, "create the temporary file", r);
+		}
+	}
+
+	if (fd < 0) {
+		fd = create_named_temp(s, s->temp);
+		if (fd < 0) {
+			s->temp[0] = '\0';
+			end_copy(s, false);
+			return fail(s, "create the temporary file", fd);
+		}
+		record_temp(s);
+	}
+	s->fd = fd;
+	s->state = FCOPY_STATE_COPYING;
+
+	/* The configured mode, not whatever the umask left. */
+	if (fchmod(s->fd, s->opt.file_mode) < 0) {
+		r = -errno;
+		end_copy(s, true);
+		return fail(s, "set the file mode", r);
+	}
+
+	return 0;
+}
+
+int fcopy_session_write(fcopy_session *s, uint64_t offset, const void *data, uint32_t size)
+{
+	const uint8_t *p = data;
+	size_t done = 0;
+
+	if (!s || (!data && size))
+		return -EINVAL;
+
+	if (s->state != FCOPY_STATE_COPYING)
+		return fail(s, "write (no copy started)", -EBADFD);
+
+	if (size > HV_FCOPY_DATA_FRAGMENT)
+		return fail(s, "check the fragment size", -EMSGSIZE);
+
+	if (offset > (uint64_t)INT64_MAX - size)
+		return fail(s, "check the offset", -EFBIG);
+
+	while (done < size) {
+		ssize_t n = pwrite(s->fd, p + done, size - done, (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail(s, "write", -errno);
+		if (n == 0)
+			return fail(s, "write", -EIO);
+		done += (size_t)n;
+	}
+
+	s->written += size;
+	return 0;
+}
+
+static int link_tmpfile(fcopy_session *s, const char *name)
+{
+	char proc[64];
+
+	if (linkat(s->fd, "", s->dir_fd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd does not. */
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
+	if (linkat(AT_FDCWD, proc, s->dir_fd, name, AT_SYMLINK_FOLLOW) < 0)
+		return -errno;
+
+	return 0;
+}
+
+static int publish(fcopy_session *s)
+{
+	bool overwrite = s->flags & HV_FCOPY_OVER_WRITE;
+	int r;
+
+	if (!s->temp[0]) {
+		if (!overwrite)
+			/* linkat never replaces: EEXIST if the name appeared meanwhile. */
+			return link_tmpfile(s, s->name);
+
+		/* Give it a hidden name first, then rename over the target in one step. */
+		r = make_temp_name(s->temp);
+		if (r < 0)
+			return r;
+		record_temp(s);
+		r = link_tmpfile(s, s->temp);
+		if (r < 0) {
+			forget_temp(s);
+			return r;
+		}
+	}
+
+	if (overwrite) {
+		if (renameat(s->dir_fd, s->temp, s->dir_fd, s->name) < 0)
+			return -errno;
+		forget_temp(s);
+		return 0;
+	}
+
+	if (renameat2(s->dir_fd, s->temp, s->dir_fd, s->name, RENAME_NOREPLACE) == 0) {
+		forget_temp(s);
+		return 0;
+	}
+
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+
+	/* No RENAME_NOREPLACE on this file system: link (never replaces), then unlink. */
+	if (linkat(s->dir_fd, s->temp, s->dir_fd, s->name, 0) < 0)
+		return -errno;
+	(void)unlinkat(s->dir_fd, s->temp, 0);
+	forget_temp(s);
+	return 0;
+}
+
+int fcopy_session_complete(fcopy_session *s)
+{
+	int r;
+
+	if (!s)
+		return -EINVAL;
+
+	if (s->state != FCOPY_STATE_COPYING)
+		return fail(s, "complete (no copy started)", -EBADFD);
+
+	if (fsync(s->fd) < 0) {
+		r = -errno;
+		end_copy(s, true);
+		return fail(s, "sync the file", r);
+	}
+
+	r = publish(s);
+	if (r < 0) {
+		end_copy(s, true);
+		return fail(s, "move the file into place", r);
+	}
+
+	/* The new name must survive a crash too. */
+	if (fsync(s->dir_fd) < 0) {
+		r = -errno;
+		end_copy(s, false);
+		return fail(s, "sync the directory", r);
+	}
+
+	end_copy(s, false);
+	return 0;
+}
+
+int fcopy_session_handle(fcopy_session *s, const fcopy_request *req)
+{
+	if (!s || !req)
+		return -EINVAL;
+
+	switch (req->op) {
+	case HV_FCOPY_START_FILE_COPY:
+		return fcopy_session_start(s, req->path_name, req->file_name, req->copy_flags,
+					   req->file_size);
+	case HV_FCOPY_WRITE_TO_FILE:
+		return fcopy_session_write(s, req->offset, req->data, req->size);
+	case HV_FCOPY_COMPLETE_FCOPY:
+		return fcopy_session_complete(s);
+	case HV_FCOPY_CANCEL_FCOPY:
+		return fcopy_session_cancel(s);
+	default:
+		return fail(s, "dispatch (unknown operation)", -EOPNOTSUPP);
+	}
+}
+
+int fcopy_cleanup_leftover(const char *state_path, char **ret_removed)
+{
+	g_autofree char *text = NULL;
+	g_autofree char *dir = NULL;
+	g_autofree char *norm = NULL;
+	const char *base;
+	char *nl;
+	int dir_fd = -1;
+	int r;
+
+	if (!state_path)
+		return -EINVAL;
+
+	if (!g_file_get_contents(state_path, &text, NULL, NULL))
+		return 0;
+
+	nl = strchr(text, '\n');
+	if (nl)
+		*nl = '\0';
+
+	base = strrchr(text, '/');
+	if (!base || strncmp(base + 1, FCOPY_TEMP_PREFIX, strlen(FCOPY_TEMP_PREFIX)) != 0 ||
+	    strchr(base + 1, '/')) {
+		(void)unlink(state_path);
+		return -EBADMSG;
+	}
+	base++;
+
+	dir = g_strndup(text, (gsize)(base - text));
+	r = fcopy_normalize_dir(dir, &norm);
+	if (r < 0) {
+		(void)unlink(state_path);
+		return r;
+	}
+
+	r = fcopy_dir_open(norm, false, 0, &dir_fd);
+	if (r == -ENOENT) {
+		(void)unlink(state_path);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+
+	r = unlinkat(dir_fd, base, 0) < 0 ? -errno : 1;
+	close(dir_fd);
+	if (r == -ENOENT)
+		r = 0;
+	if (r >= 0) {
+		(void)unlink(state_path);
+		if (r > 0 && ret_removed)
+			*ret_removed = g_strdup(text);
+	}
+
+	return r;
+}

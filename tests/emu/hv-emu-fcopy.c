@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * hv-emu-fcopy: a scripted Hyper-V host copying files into the guest over
+ * the emulated FCOPY char device of Linux <= 6.9 (tests/emu/emu-chardev.h,
+ * emu_svc_fcopy), or with --transport uio over the emulated VMBus channel of
+ * Linux >= 6.10 (tests/emu/emu-vmbus.h: names sent as raw UTF-16, IC
+ * negotiation first; the daemon gets --transport=uio --device=emu:<dir>
+ * appended), run inside hv-sandbox like hv-emu.
+ *
+ * Each copy step plays what Copy-VMFile makes the host and the kernel do:
+ * START (the host's UTF-16 names, converted to UTF-8 as the kernel's
+ * utf16s_to_utf8s() does), WRITE in 6,144-byte fragments, COMPLETE; or
+ * CANCEL part-way, or after a failed WRITE (disk full). Every status is
+ * checked, the guest file is read back and compared (FNV-1a 64 of the
+ * whole content), and no temporary file may be left in the target
+ * directory after the step.
+ *
+ * Steps (one argument each):
+ *   wait-register[:MS]        wait for the daemon's registration (--transport uio:
+ *                             its ring connection and the IC version negotiation)
+ *   copy:SRC:DST[:FLAGS][=EXPECT]
+ *       SRC   a file inside the sandbox, or gen/SIZE (deterministic bytes,
+ *             SIZE with an optional K or M suffix, 1024-based)
+ *       DST   absolute guest path; the last component is the file name
+ *       FLAGS o OVER_WRITE, p CREATE_PATH, s send the directory with a
+ *             trailing '/', cN CANCEL after N bytes,
+ *             kN SIGKILL the daemon after N bytes, restart it, and check
+ *             that nothing is left under the final name
+ *       EXPECT ok (default), exists, fail, full, invalid, or 0xHEX: the
+ *             first non-zero status the host gets
+ *   raw:HEX[=EXPECT]          a hand-made message (malformed input)
+ *   expect-absent:PATH        no such file
+ *   expect-no-temp:DIR        no .hv-fcopy-* file in DIR
+ *   expect-mode:PATH:OCTAL    the file's permission bits
+ *   kill:SIG                  signal the daemon
+ *   wait-exit[:MS]            wait until the daemon has exited
+ *   start-daemon              start it again (then wait-register)
+ *   sleep:MS
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "emu-chardev.h"
+#include "emu-daemon.h"
+#include "emu-scratch.h"
+#include "emu-util.h"
+#include "emu-vmbus.h"
+#include "fcopy-utf16.h"
+#include "hv-fcopy.h"
+#include "hv-status.h"
+
+#define DEFAULT_DEVDIR "/dev/vmbus"
+/* HV_UTIL_TIMEOUT in drivers/hv/hyperv_vmbus.h (the 6.9 driver's per-request timeout) */
+#define DEFAULT_TIMEOUT_MS 30000
+#define REGISTER_WAIT_MS   10000
+#define TEMP_PREFIX	   ".hv-fcopy-"
+/* The upstream UIO daemon's ring size (one direction, header page included). */
+#define HV_UIO_RING_SIZE 0x4000
+
+struct opts {
+	const char *devdir;
+	char *daemon;
+	char **daemon_args;
+	size_t n_daemon_args;
+	uint64_t timeout_ms;
+	bool uio; /* --transport uio: the VMBus ring of Linux >= 6.10 (emu-vmbus) */
+};
+
+struct emu {
+	struct opts o;
+	struct emu_scratch *scratch;
+	struct emu_devdir *dir;
+	struct emu_chardev *dev;
+	emu_vmbus *vm;
+	struct emu_daemon daemon;
+	char **daemon_argv;
+	bool have_daemon;
+	unsigned int reg_seen;
+};
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static bool should_abort(void *userdata)
+{
+	struct emu *e = userdata;
+
+	return got_signal || (e->have_daemon && !emu_daemon_running(&e->daemon));
+}
+
+#define FAIL(...) (snprintf(why, why_len, __VA_ARGS__), -1)
+
+static void device_event(uint64_t t_ns, const char *dev, const char *text, void *userdata)
+{
+	emu_tl_at(t_ns, "%-11s %s", dev, text);
+}
+
+static const char *status_name(uint32_t s)
+{
+	switch (s) {
+	case HV_S_OK:
+		return "ok";
+	case HV_E_FAIL:
+		return "fail";
+	case HV_ERROR_ALREADY_EXISTS:
+		return "exists";
+	case HV_ERROR_DISK_FULL:
+		return "full";
+	case HV_INVALIDARG:
+		return "invalid";
+	case HV_ERROR_NOT_SUPPORTED:
+		return "not-supported";
+	default:
+		return "other";
+	}
+}
+
+static int parse_expect(const char *s, uint32_t *ret)
+{
+	static const struct {
+		const char *name;
+		uint32_t status;
+	} names[] = {
+	    {"ok", HV_S_OK},
+	    {"fail", HV_E_FAIL},
+	    {"exists", HV_ERROR_ALREADY_EXISTS},
+	    {"full", HV_ERROR_DISK_FULL},
+	    {"invalid", HV_INVALIDARG},
+	    {"not-supported", HV_ERROR_NOT_SUPPORTED},
+	};
+	char *end;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i].name) == 0) {
+			*ret = names[i].status;
+			return 0;
+		}
+
+	if (strncmp(s, "0x", 2) == 0) {
+		unsigned long v = strtoul(s + 2, &end, 16);
+
+		if (*end == '\0' && v <= UINT32_MAX) {
+			*ret = (uint32_t)v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_size(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k') {
+		v *= 1024;
+		end++;
+	} else if (*end == 'M' || *end == 'm') {
+		v *= 1024 * 1024;
+		end++;
+	}
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* One post and its answer: 0 with *ret_status, or -1 with why filled. */
+static int transact(struct emu *e, const void *msg, size_t len, uint32_t *ret_status, char *why,
+		    size_t why_len)
+{
+	struct emu_req r;
+	unsigned int id;
+	uint32_t reply = 0;
+	ssize_t n;
+	int rc;
+
+	if (e->o.uio) {
+		/* one IC request on the ring; the body is the FCOPY message */
+		n = emu_vmbus_request(e->vm, HV_ICMSGTYPE_FCOPY, HV_FCOPY_IC_SRV_VERSION, msg, len,
+				      (int)e->o.timeout_ms, ret_status, NULL, 0, NULL);
+		if (n < 0)
+			return FAIL("IC request: no answer (%s)", strerror((int)-n));
+		return 0;
+	}
+
+	rc = emu_chardev_post(e->dev, msg, len, e->o.timeout_ms, &id);
+	if (rc < 0)
+		return FAIL("cannot post: %s", strerror(-rc));
+
+	rc = emu_chardev_wait(e->dev, id, 0, should_abort, e, &r);
+	if (rc < 0)
+		return FAIL("request #%u: no answer (%s)", id, strerror(-rc));
+
+	if (r.result != EMU_REQ_OK && r.result != EMU_REQ_FAILED)
+		return FAIL("request #%u (op %u): %s", id, r.op,
+			    emu_req_result_to_string(r.result));
+
+	/* the reply as the driver saw it: exactly one 4-byte int */
+	n = emu_chardev_reply(e->dev, id, &reply, sizeof(reply));
+	if (n != (ssize_t)sizeof(reply))
+		return FAIL("request #%u: reply of %zd bytes, expected 4", id, n);
+	if (reply != r.status)
+		return FAIL("request #%u: reply 0x%08x but status recorded 0x%08x", id, reply,
+			    r.status);
+
+	*ret_status = r.status;
+	return 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define FNV_INIT 0xcbf29ce484222325ULL
+
+/* Deterministic content: byte i of gen/SIZE, same whichever fragment asks. */
+static void gen_bytes(uint64_t off, uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x = (off + i) * 0x9e3779b97f4a7c15ULL;
+
+		x ^= x >> 29;
+		buf[i] = (uint8_t)(x >> 24);
+	}
+}
+
+static int hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size)
+{
+	uint8_t buf[65536];
+	uint64_t h = FNV_INIT, size = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		h = fnv1a(h, buf, (size_t)n);
+		size += (uint64_t)n;
+	}
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	*ret_hash = h;
+	*ret_size = size;
+	return 0;
+}
+
+static int count_temps(const char *dir, char *first, size_t first_len)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	for (struct dirent *de; (de = readdir(d));)
+		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0) {
+			if (n++ == 0 && first)
+				snprintf(first, first_len, "%s", de->d_name);
+		}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The name as the guest daemon receives it: the host's UTF-16 (at most
+ * W_MAX_PATH units with the terminator), converted back to UTF-8 by the
+ * kernel into at most W_MAX_PATH - 1 bytes.
+ */
+static int host_name(const char *utf8, uint8_t field[2 * HV_FCOPY_W_MAX_PATH], bool raw,
+		     char *why, size_t why_len)
+{
+	uint8_t utf16[2 * HV_FCOPY_W_MAX_PATH];
+	char back[FCOPY_NAME_UTF8_MAX];
+	size_t len = 0;
+	int rc;
+
+	rc = fcopy_utf8_to_utf16le(utf8, utf16, HV_FCOPY_W_MAX_PATH, NULL);
+	if (rc < 0)
+		return FAIL("'%s' cannot be sent as a W_MAX_PATH UTF-16 name: %s", utf8,
+			    strerror(-rc));
+	/* over the ring no kernel converts: the daemon gets the host's UTF-16 */
+	if (raw) {
+		memcpy(field, utf16, sizeof(utf16));
+		return 0;
+	}
+	rc = fcopy_utf16le_to_utf8(utf16, HV_FCOPY_W_MAX_PATH, back, sizeof(back), &len, NULL);
+	if (rc < 0 || len > HV_FCOPY_W_MAX_PATH - 1)
+		return FAIL("'%s' is longer than the kernel's %d-byte UTF-8 name buffer", utf8,
+			    HV_FCOPY_W_MAX_PATH - 1);
+	memset(field, 0, 2 * HV_FCOPY_W_MAX_PATH);
+	memcpy(field, back, len);
+	return 0;
+}
+
+static int restart_daemon(struct emu *e, char *why, size_t why_len)
+{
+	unsigned int seq = emu_chardev_reg_seq(e->dev);
+	int rc;
+
+	rc = emu_daemon_start(&e->daemon);
+	if (rc < 0)
+		return FAIL("cannot start the daemon: %s", strerror(-rc));
+	rc = emu_chardev_wait_registered(e->dev, seq, REGISTER_WAIT_MS, should_abort, e);
+	if (rc < 0)
+		return FAIL("the restarted daemon did not register: %s", strerror(-rc));
+	return 0;
+}
+
+static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
+{
+	static union {
+		struct hv_fcopy_hdr hdr;
+		struct hv_start_fcopy start;
+		struct hv_do_fcopy data;
+	} m;
+	char *src, *dst, *flags = NULL, *exp, *slash;
+	char dir[2048], name[1024], path_sent[2050];
+	uint32_t expect = HV_S_OK, status = HV_S_OK, first_bad = HV_S_OK, copy_flags = 0;
+	uint64_t size = 0, cancel_at = UINT64_MAX, kill_at = UINT64_MAX, h = FNV_INIT;
+	uint64_t before_hash = 0, before_size = 0, got_hash = 0, got_size = 0, sent = 0;
+	bool gen, existed, started, cancelled = false, killed = false, trailing_slash = false;
+	uint64_t t0;
+	FILE *in = NULL;
+	int rc;
+
+	exp = strchr(spec, '=');
+	if (exp) {
+		*exp++ = '\0';
+		if (parse_expect(exp, &expect) < 0)
+			return FAIL("unknown expectation '%s'", exp);
+	}
+	src = spec;
+	dst = strchr(src, ':');
+	if (!dst)
+		return FAIL("copy:SRC:DST[:FLAGS]");
+	*dst++ = '\0';
+	flags = strchr(dst, ':');
+	if (flags)
+		*flags++ = '\0';
+	for (char *f = flags; f && *f;) {
+		char *end;
+
+		switch (*f) {
+		case 'o':
+			copy_flags |= HV_FCOPY_OVER_WRITE;
+			f++;
+			break;
+		case 'p':
+			copy_flags |= HV_FCOPY_CREATE_PATH;
+			f++;
+			break;
+		case 's':
+			trailing_slash = true;
+			f++;
+			break;
+		case 'c':
+		case 'k': {
+			uint64_t v = strtoull(f + 1, &end, 10);
+
+			if (end == f + 1)
+				return FAIL("flag %c needs a byte count", *f);
+			if (*f == 'c')
+				cancel_at = v;
+			else
+				kill_at = v;
+			f = end;
+			break;
+		}
+		default:
+			return FAIL("unknown flag '%c'", *f);
+		}
+	}
+
+	slash = strrchr(dst, '/');
+	if (!slash || dst[0] != '/')
+		return FAIL("DST must be an absolute path");
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - dst ? slash - dst : 1), dst);
+	snprintf(name, sizeof(name), "%s", slash + 1);
+	snprintf(path_sent, sizeof(path_sent), "%s%s", dir,
+		 trailing_slash && strcmp(dir, "/") ? "/" : "");
+
+	gen = strncmp(src, "gen/", 4) == 0;
+	if (gen) {
+		if (parse_size(src + 4, &size) < 0)
+			return FAIL("bad size in '%s'", src);
+	} else {
+		struct stat st;
+
+		in = fopen(src, "rbe");
+		if (!in || fstat(fileno(in), &st) < 0)
+			return FAIL("cannot open %s: %m", src);
+		size = (uint64_t)st.st_size;
+	}
+
+	existed = hash_file(dst, &before_hash, &before_size) == 0;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.operation = HV_FCOPY_START_FILE_COPY;
+	if (host_name(name, (uint8_t *)&m + offsetof(struct hv_start_fcopy, file_name), e->o.uio,
+		      why, why_len) < 0 ||
+	    host_name(path_sent, (uint8_t *)&m + offsetof(struct hv_start_fcopy, path_name),
+		      e->o.uio, why, why_len) < 0)
+		goto fail;
+	m.start.copy_flags = copy_flags;
+	m.start.file_size = size;
+
+	t0 = emu_now_ns();
+	if (transact(e, &m, sizeof(m.start), &status, why, why_len) < 0)
+		goto fail;
+	if (status != HV_S_OK)
+		first_bad = status;
+	started = status == HV_S_OK;
+
+	while (status == HV_S_OK && sent < size && !cancelled && !killed) {
+		size_t n = size - sent < HV_FCOPY_DATA_FRAGMENT ? (size_t)(size - sent)
+								: HV_FCOPY_DATA_FRAGMENT;
+
+		if (sent >= cancel_at) {
+			cancelled = true;
+			break;
+		}
+		if (sent >= kill_at) {
+			killed = true;
+			break;
+		}
+
+		memset(&m, 0, offsetof(struct hv_do_fcopy, data));
+		m.hdr.operation = HV_FCOPY_WRITE_TO_FILE;
+		m.data.offset = sent;
+		m.data.size = (uint32_t)n;
+		if (gen)
+			gen_bytes(sent, m.data.data, n);
+		else if (fread(m.data.data, 1, n, in) != n) {
+			rc = FAIL("short read from %s", src);
+			goto fail;
+		}
+		h = fnv1a(h, m.data.data, n);
+		if (transact(e, &m, sizeof(m.data), &status, why, why_len) < 0)
+			goto fail;
+		if (status != HV_S_OK)
+			first_bad = status;
+		else
+			sent += n;
+	}
+	if (in) {
+		fclose(in);
+		in = NULL;
+	}
+	if (!cancelled && sent >= cancel_at && size > 0)
+		cancelled = true;
+	if (!killed && sent >= kill_at && size > 0)
+		killed = true;
+
+	if (killed && e->o.uio)
+		/* emu-vmbus keeps its first guest connection: no second daemon can attach */
+		return FAIL("flag k is not supported with --transport uio");
+	if (killed) {
+		int st = 0;
+		char first[300] = "";
+
+		emu_tl("host        SIGKILL to the daemon after %llu of %llu bytes",
+		       (unsigned long long)sent, (unsigned long long)size);
+		emu_daemon_signal(&e->daemon, SIGKILL);
+		if (emu_daemon_wait_exit(&e->daemon, 5000, &st) < 0)
+			return FAIL("the daemon did not die");
+		/* the driver resets on close: nothing pending */
+		if (!existed && access(dst, F_OK) == 0)
+			return FAIL("%s exists after the daemon was killed mid-copy", dst);
+		if (restart_daemon(e, why, why_len) < 0)
+			return -1;
+		rc = count_temps(dir, first, sizeof(first));
+		if (rc != 0)
+			return FAIL("%d temporary file(s) left in %s after the restart (%s)", rc,
+				    dir, first);
+		if (!existed && access(dst, F_OK) == 0)
+			return FAIL("%s exists after the restart", dst);
+		emu_tl("host        restarted daemon left nothing of the interrupted copy");
+		return 0;
+	}
+
+	if (started && (cancelled || status != HV_S_OK)) {
+		/* what the host does after a failed WRITE or on its own cancel */
+		memset(&m, 0, sizeof(m.hdr));
+		m.hdr.operation = HV_FCOPY_CANCEL_FCOPY;
+		if (transact(e, &m, sizeof(m.hdr), &status, why, why_len) < 0)
+			goto fail;
+		if (status != HV_S_OK)
+			return FAIL("CANCEL answered 0x%08x", status);
+		emu_tl("host        CANCEL after %llu of %llu bytes", (unsigned long long)sent,
+		       (unsigned long long)size);
+	} else if (started) {
+		memset(&m, 0, sizeof(m.hdr));
+		m.hdr.operation = HV_FCOPY_COMPLETE_FCOPY;
+		if (transact(e, &m, sizeof(m.hdr), &status, why, why_len) < 0)
+			goto fail;
+		if (status != HV_S_OK)
+			first_bad = status;
+	}
+
+	if (first_bad != expect)
+		return FAIL("status 0x%08x (%s), expected 0x%08x (%s)", first_bad,
+			    status_name(first_bad), expect, status_name(expect));
+
+	rc = count_temps(dir, NULL, 0);
+	if (rc != 0)
+		return FAIL("%d temporary file(s) left in %s", rc, dir);
+
+	if (first_bad == HV_S_OK && !cancelled) {
+		double ms = emu_ms(t0, emu_now_ns());
+
+		if (hash_file(dst, &got_hash, &got_size) < 0)
+			return FAIL("%s missing after COMPLETE", dst);
+		if (got_size != size || got_hash != h)
+			return FAIL("%s: %llu bytes, hash %016llx; sent %llu bytes, hash %016llx",
+				    dst, (unsigned long long)got_size, (unsigned long long)got_hash,
+				    (unsigned long long)size, (unsigned long long)h);
+		emu_tl(
+		    "host        copied %llu bytes to %s in %.1f ms (%.1f MiB/s), content verified",
+		    (unsigned long long)size, dst, ms,
+		    ms > 0 ? (double)size / 1048576.0 / (ms / 1000.0) : 0.0);
+		return 0;
+	}
+
+	/* refused or cancelled: what was there is untouched, nothing new appeared */
+	if (existed) {
+		if (hash_file(dst, &got_hash, &got_size) < 0 || got_hash != before_hash ||
+		    got_size != before_size)
+			return FAIL("%s changed although the copy did not complete", dst);
+	} else if (access(dst, F_OK) == 0) {
+		return FAIL("%s exists although the copy did not complete", dst);
+	}
+	emu_tl("host        %s: status %s as expected, target %s", dst, status_name(first_bad),
+	       existed ? "unchanged" : "absent");
+	return 0;
+fail:
+	if (in)
+		fclose(in);
+	return -1;
+}
+
+static int step_raw(struct emu *e, char *spec, char *why, size_t why_len)
+{
+	uint32_t expect = HV_INVALIDARG, status = 0;
+	char *exp = strchr(spec, '=');
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (exp) {
+		*exp++ = '\0';
+		if (parse_expect(exp, &expect) < 0)
+			return FAIL("unknown expectation '%s'", exp);
+	}
+	if (emu_parse_hex(spec, &buf, &len) < 0)
+		return FAIL("bad hex '%s'", spec);
+	rc = transact(e, buf, len, &status, why, why_len);
+	free(buf);
+	if (rc < 0)
+		return -1;
+	if (status != expect)
+		return FAIL("status 0x%08x, expected 0x%08x", status, expect);
+	return 0;
+}
+
+static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
+{
+	char *s = strdup(word);
+	char *arg = strchr(s, ':');
+	uint64_t v = 0;
+	int rc = 0, sig;
+
+	if (arg)
+		*arg++ = '\0';
+
+	if (strcmp(s, "wait-register") == 0 && e->o.uio) {
+		/* the ring: the daemon's transport connects, then the host negotiates */
+		const uint32_t fw[] = {HV_UTIL_FW_VERSION, HV_UTIL_WS2K8_FW_VERSION};
+		const uint32_t srv[] = {HV_FCOPY_IC_SRV_VERSION};
+		uint32_t got_fw = 0, got_srv = 0;
+
+		v = REGISTER_WAIT_MS;
+		if (arg && emu_parse_u64(arg, &v) < 0)
+			rc = FAIL("bad milliseconds");
+		else if ((rc = emu_vmbus_accept(e->vm, (int)v)) < 0)
+			rc = FAIL("the daemon did not open the ring: %s", strerror(-rc));
+		else if ((rc = emu_vmbus_negotiate(e->vm, fw, 2, srv, 1, (int)v, &got_fw,
+						   &got_srv)) < 0)
+			rc = FAIL("IC negotiation failed: %s", strerror(-rc));
+		else
+			emu_tl("host        IC versions agreed: framework %u.%u, service %u.%u",
+			       HV_IC_VERSION_MAJOR(got_fw), HV_IC_VERSION_MINOR(got_fw),
+			       HV_IC_VERSION_MAJOR(got_srv), HV_IC_VERSION_MINOR(got_srv));
+	} else if (strcmp(s, "wait-register") == 0) {
+		v = REGISTER_WAIT_MS;
+		if (arg && emu_parse_u64(arg, &v) < 0)
+			rc = FAIL("bad milliseconds");
+		else if ((rc = emu_chardev_wait_registered(e->dev, e->reg_seen, v, should_abort,
+							   e)) < 0)
+			rc = FAIL("no registration: %s", strerror(-rc));
+		else
+			e->reg_seen = emu_chardev_reg_seq(e->dev);
+	} else if (strcmp(s, "copy") == 0 && arg) {
+		rc = step_copy(e, arg, why, why_len);
+		if (!e->o.uio)
+			e->reg_seen = emu_chardev_reg_seq(e->dev);
+	} else if (strcmp(s, "raw") == 0 && arg) {
+		rc = step_raw(e, arg, why, why_len);
+	} else if (strcmp(s, "expect-absent") == 0 && arg) {
+		if (access(arg, F_OK) == 0)
+			rc = FAIL("%s exists", arg);
+	} else if (strcmp(s, "expect-no-temp") == 0 && arg) {
+		char first[300] = "";
+		int n = count_temps(arg, first, sizeof(first));
+
+		if (n != 0)
+			rc = FAIL("%d temporary file(s) in %s (%s)", n, arg, first);
+	} else if (strcmp(s, "expect-mode") == 0 && arg && strrchr(arg, ':')) {
+		char *mode = strrchr(arg, ':');
+		struct stat st;
+
+		*mode++ = '\0';
+		if (lstat(arg, &st) < 0)
+			rc = FAIL("%s: %m", arg);
+		else if ((unsigned long)(st.st_mode & 07777) != strtoul(mode, NULL, 8))
+			rc = FAIL("%s has mode %04o, expected %s", arg,
+				  (unsigned int)(st.st_mode & 07777), mode);
+	} else if (strcmp(s, "kill") == 0 && arg) {
+		if (emu_parse_signal(arg, &sig) < 0)
+			rc = FAIL("bad signal");
+		else
+			emu_daemon_signal(&e->daemon, sig);
+	} else if (strcmp(s, "wait-exit") == 0) {
+		int st = 0;
+
+		v = 5000;
+		if (arg && emu_parse_u64(arg, &v) < 0)
+			rc = FAIL("bad milliseconds");
+		else if (emu_daemon_wait_exit(&e->daemon, v, &st) < 0)
+			rc = FAIL("the daemon did not exit within %llu ms", (unsigned long long)v);
+		else {
+			char desc[64];
+
+			emu_daemon_describe(st, desc, sizeof(desc));
+			emu_tl("host        daemon %s", desc);
+		}
+	} else if (strcmp(s, "start-daemon") == 0) {
+		rc = emu_daemon_start(&e->daemon);
+		if (rc < 0)
+			rc = FAIL("cannot start: %s", strerror(-rc));
+	} else if (strcmp(s, "sleep") == 0 && arg && emu_parse_u64(arg, &v) == 0) {
+		emu_sleep_ms(v);
+	} else {
+		rc = FAIL("unknown step");
+	}
+
+	free(s);
+	return rc < 0 ? -1 : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
+		   "                    [--timeout MS] [--daemon-preload SO] [--transport chardev|uio]\n"
+		   "                    STEP...\n"
+		   "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
+		   "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
+		   "       kill:SIG wait-exit[:MS]\n"
+		   "       start-daemon sleep:MS (see the comment at the top of hv-emu-fcopy.c)\n");
+}
+
+/* HV_EMU_CONFIG (as for hv-emu): written to /tmp/test.conf inside the sandbox. */
+static int write_test_config(void)
+{
+	const char *text = getenv("HV_EMU_CONFIG");
+	FILE *f;
+
+	if (!text || !*text)
+		return 0;
+	f = fopen("/tmp/test.conf", "we");
+	if (!f)
+		return -errno;
+	for (const char *p = text; *p; p++) {
+		if (p[0] == '\\' && p[1] == 'n') {
+			fputc('\n', f);
+			p++;
+		} else {
+			fputc(*p, f);
+		}
+	}
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"devdir", required_argument, NULL, 'D'},
+	    {"daemon", required_argument, NULL, 'd'},
+	    {"daemon-arg", required_argument, NULL, 'a'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"daemon-preload", required_argument, NULL, 'p'},
+	    {"transport", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct emu e = {.o = {.devdir = DEFAULT_DEVDIR, .timeout_ms = DEFAULT_TIMEOUT_MS}};
+	struct sigaction sa = {.sa_handler = on_signal};
+	char why[4096], reason[2048];
+	char *uio_device_arg = NULL;
+	char uio_transport_arg[] = "--transport=uio";
+	int c, rc, exit_code = EXIT_SUCCESS;
+	size_t n_passed = 0, n_steps;
+
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
+		switch (c) {
+		case 'D':
+			e.o.devdir = optarg;
+			break;
+		case 'd':
+			e.o.daemon = optarg;
+			break;
+		case 'a':
+			e.o.daemon_args =
+			    realloc(e.o.daemon_args, (e.o.n_daemon_args + 1) * sizeof(char *));
+			if (!e.o.daemon_args)
+				return 2;
+			e.o.daemon_args[e.o.n_daemon_args++] = optarg;
+			break;
+		case 't':
+			if (emu_parse_u64(optarg, &e.o.timeout_ms) < 0)
+				return 2;
+			break;
+		case 'T':
+			if (strcmp(optarg, "uio") == 0)
+				e.o.uio = true;
+			else if (strcmp(optarg, "chardev") != 0) {
+				usage(stderr);
+				return 2;
+			}
+			break;
+		case 'p':
+			/* inherited by the daemon (posix_spawn with environ) only */
+			setenv("LD_PRELOAD", optarg, 1);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	n_steps = (size_t)(argc - optind);
+
+	emu_timeline_init(false, stdout);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = emu_scratch_load(&e.scratch);
+	if (rc < 0) {
+		fprintf(stderr, "hv-emu-fcopy: cannot read the scratch list: %s\n", strerror(-rc));
+		return 2;
+	}
+
+	if (e.o.daemon) {
+		/* the daemon writes where the host says: only ever inside the sandbox */
+		if (emu_sandbox_check(e.scratch, reason, sizeof(reason)) < 0) {
+			fprintf(stderr,
+				"hv-emu-fcopy: refusing to start a daemon outside hv-sandbox: %s\n",
+				reason);
+			e.scratch = emu_scratch_free(e.scratch);
+			return 2;
+		}
+		e.daemon_argv = calloc(e.o.n_daemon_args + 4, sizeof(char *));
+		if (!e.daemon_argv)
+			return 2;
+		e.daemon_argv[0] = e.o.daemon;
+		for (size_t i = 0; i < e.o.n_daemon_args; i++)
+			e.daemon_argv[i + 1] = e.o.daemon_args[i];
+		emu_daemon_init(&e.daemon, e.daemon_argv, NULL, NULL, NULL);
+		e.have_daemon = true;
+	}
+
+	if (e.o.uio) {
+		const char *vmdir = "/tmp/hv-emu-fcopy-vmbus";
+
+		if (mkdir(vmdir, 0700) < 0 && errno != EEXIST) {
+			fprintf(stderr, "hv-emu-fcopy: cannot create %s: %m\n", vmdir);
+			exit_code = 2;
+			goto out;
+		}
+		rc = emu_vmbus_new(vmdir, HV_UIO_RING_SIZE, &e.vm);
+		if (rc < 0) {
+			fprintf(stderr,
+				"hv-emu-fcopy: cannot create the emulated VMBus channel in %s: %s\n",
+				vmdir, strerror(-rc));
+			exit_code = 2;
+			goto out;
+		}
+		if (e.have_daemon) {
+			size_t n = e.o.n_daemon_args + 1;
+
+			e.daemon_argv[n++] = uio_transport_arg;
+			uio_device_arg = malloc(strlen(emu_vmbus_device(e.vm)) + 16);
+			if (!uio_device_arg)
+				return 2;
+			sprintf(uio_device_arg, "--device=%s", emu_vmbus_device(e.vm));
+			e.daemon_argv[n] = uio_device_arg;
+		}
+		emu_tl("host        %s ready (emulated VMBus channel); request timeout %llu ms",
+		       emu_vmbus_device(e.vm), (unsigned long long)e.o.timeout_ms);
+	} else {
+		rc = emu_devdir_new(e.o.devdir, device_event, &e, &e.dir);
+		if (rc == 0)
+			rc = emu_devdir_add(e.dir, &emu_svc_fcopy, &e.dev);
+		if (rc == 0)
+			rc = emu_devdir_start(e.dir);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "hv-emu-fcopy: cannot mount the FUSE device directory at %s: %s\n",
+			e.o.devdir, strerror(-rc));
+		exit_code = 2;
+		goto out;
+	}
+	if (!e.o.uio)
+		emu_tl("host        %s/%s ready (FUSE); request timeout %llu ms", e.o.devdir,
+		       emu_svc_fcopy.name, (unsigned long long)e.o.timeout_ms);
+
+	if (e.have_daemon) {
+		rc = write_test_config();
+		if (rc == 0)
+			rc = emu_daemon_start(&e.daemon);
+		if (rc < 0) {
+			fprintf(stderr, "hv-emu-fcopy: cannot start %s: %s\n", e.o.daemon,
+				strerror(-rc));
+			exit_code = 2;
+			goto out;
+		}
+	}
+
+	for (size_t i = 0; i < n_steps && !got_signal; i++) {
+		const char *word = argv[optind + (int)i];
+
+		emu_tl("step %-6zu %s", i + 1, word);
+		why[0] = '\0';
+		if (run_step(&e, word, why, sizeof(why)) < 0) {
+			emu_tl_always(0, "FAIL        step %zu (%s): %s", i + 1, word, why);
+			exit_code = EXIT_FAILURE;
+			break;
+		}
+		n_passed++;
+	}
+	if (got_signal)
+		exit_code = EXIT_FAILURE;
+
+	if (e.have_daemon) {
+		if (emu_daemon_stop(&e.daemon, 5000, 5000) < 0)
+			emu_tl_always(0, "WARNING     the daemon did not exit even after SIGKILL");
+		pthread_mutex_lock(&e.daemon.lock);
+		if (e.daemon.unexpected) {
+			emu_tl_always(0, "FAIL        %s", e.daemon.unexpected_desc);
+			exit_code = EXIT_FAILURE;
+		}
+		pthread_mutex_unlock(&e.daemon.lock);
+	}
+
+	if (exit_code == EXIT_SUCCESS)
+		emu_tl_raw(true, "hv-emu-fcopy: PASS (%zu steps)", n_steps);
+	else
+		emu_tl_raw(true, "hv-emu-fcopy: FAIL (%zu of %zu steps passed)", n_passed, n_steps);
+out:
+	e.dir = emu_devdir_free(e.dir);
+	if (e.vm)
+		emu_vmbus_free(e.vm);
+	free(uio_device_arg);
+	if (e.have_daemon)
+		emu_daemon_done(&e.daemon);
+	e.scratch = emu_scratch_free(e.scratch);
+	free(e.daemon_argv);
+	free(e.o.daemon_args);
+	return exit_code;
+}
