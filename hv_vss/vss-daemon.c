@@ -922,7 +922,6 @@ static void print_status(vss_daemon *v)
 
 static int vss_command(hv_daemon *d)
 {
-	g_autofree char *marker = NULL;
 	vss_daemon *v;
 	int r;
 
