@@ -18,8 +18,11 @@ bool vss_hook_name_ignored(const char *name);
 
 /*
  * The hooks to run, sorted by name (full paths). A missing directory is an
- * empty list. Entries that are not regular executable files, or whose names
- * are ignored, go to @ret_skipped (may be NULL) as "name: why".
+ * empty list. Entries that are not regular executable files, whose names
+ * are ignored, or that are writable by group or others or owned by another
+ * user than root and us, go to @ret_skipped (may be NULL) as "name: why"; a
+ * directory that is itself writable by group or others or owned by another
+ * user yields no hooks at all (and one "dir: why: no hook in it is run").
  */
 int vss_hooks_list(const char *dir, GPtrArray **ret_hooks, GPtrArray **ret_skipped);
 

@@ -4,7 +4,7 @@
 # sequence so far as "seq=...", so the daemon's log shows the order.
 set -e
 d=/tmp/vss.d
-mkdir -p "$d"
+mkdir -p -m 755 "$d"
 rec='printf "%s " "${0##*/}:$1" >> /tmp/hook-seq; read -r s < /tmp/hook-seq || true; echo "seq=$s"'
 
 hook() {
