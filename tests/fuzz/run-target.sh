@@ -29,4 +29,5 @@ if [ "$rc" -ne 0 ]; then
 fi
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log")
-echo "fuzz $name: ${execs:-?} executions in ${secs:-$seconds} s, corpus $(find "$work" -type f | wc -l) new inputs"
+cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+echo "fuzz $name: ${execs:-?} executions in ${secs:-$seconds} s, coverage ${cov:-?} edges, corpus $(find "$work" -type f | wc -l) new inputs"
