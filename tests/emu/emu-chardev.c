@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "emu-util.h"
+#include "hv-kvp.h"
 #include "hv-status.h"
 #include "hv-vss.h"
 
@@ -58,13 +59,42 @@
 #define EMU_MAX_READERS 8
 #define EMU_WAIT_SLICE_NS (50 * EMU_NSEC_PER_MSEC)
 
+/* FCOPY_VERSION_0 / FCOPY_VERSION_1 = FCOPY_CURRENT_VERSION (Linux <= 6.9) */
+#define EMU_FCOPY_VERSION_0 0U
+#define EMU_FCOPY_VERSION_1 1U
+
 const struct emu_svc emu_svc_vss = {
 	.name = "hv_vss",
+	.kind = EMU_SVC_KIND_VSS,
 	.msg_size = sizeof(struct hv_vss_msg),
 	.reg_op = HV_VSS_OP_REGISTER1,
 	.reg_op_legacy = HV_VSS_OP_REGISTER,
 	.version = HV_VSS_OP_REGISTER1,
 	.flags_offset = offsetof(struct hv_vss_msg, vss_cf),
+};
+
+const struct emu_svc emu_svc_kvp = {
+	.name = "hv_kvp",
+	.kind = EMU_SVC_KIND_KVP,
+	.msg_size = sizeof(struct hv_kvp_msg),
+	.reg_op = HV_KVP_OP_REGISTER1,
+	.reg_op_legacy = HV_KVP_OP_REGISTER,
+};
+
+const struct emu_svc emu_svc_fcopy = {
+	.name = "hv_fcopy",
+	.kind = EMU_SVC_KIND_FCOPY,
+	.msg_size = sizeof(uint32_t),
+	.reg_op = EMU_FCOPY_VERSION_1,
+	.reg_op_legacy = EMU_FCOPY_VERSION_0,
+	.version = EMU_FCOPY_VERSION_1,
+};
+
+/* One kept reply (a ring of the latest EMU_REPLIES_KEPT). */
+struct emu_reply {
+	unsigned int id;
+	size_t len;
+	uint8_t *buf;
 };
 
 struct emu_reader {
@@ -95,6 +125,10 @@ struct emu_chardev {
 	unsigned int last_stale; /* the request a late reply belongs to */
 	unsigned int reg_seq;
 	bool handshake_pending; /* the version answer was not read yet */
+	uint32_t reg_value;	/* what the daemon registered with (KVP: dm_reg_value) */
+
+	struct emu_reply replies[EMU_REPLIES_KEPT];
+	unsigned int next_reply;
 
 	struct emu_req *reqs;
 	unsigned int n_reqs, cap_reqs;
@@ -210,15 +244,33 @@ static struct emu_req *req_new(struct emu_chardev *c, const uint8_t *msg,
 	*r = (struct emu_req){
 		.id = c->n_reqs,
 		.op = len ? msg[0] : 0,
+		.pool = c->svc->kind == EMU_SVC_KIND_KVP && len > 1 ? msg[1] : 0,
 		.len = len,
 		.posted_ns = emu_now_ns(),
 		.timeout_ms = timeout_ms,
 		.result = EMU_REQ_PENDING,
 		.status = HV_E_FAIL,
 	};
+	if (c->svc->kind == EMU_SVC_KIND_FCOPY && len >= 4)
+		r->op = get_le32(msg);
 	if (timeout_ms)
 		r->deadline_ns = r->posted_ns + timeout_ms * EMU_NSEC_PER_MSEC;
 	return r;
+}
+
+/* Keep a copy of the reply the daemon wrote for request r (oldest dropped). */
+static void reply_keep(struct emu_chardev *c, struct emu_req *r, const uint8_t *buf, size_t size)
+{
+	struct emu_reply *k = &c->replies[c->next_reply];
+	uint8_t *copy = malloc(size ? size : 1);
+
+	r->reply_len = size;
+	if (!copy)
+		return;
+	memcpy(copy, buf, size);
+	free(k->buf);
+	*k = (struct emu_reply){.id = r->id, .len = size, .buf = copy};
+	c->next_reply = (c->next_reply + 1) % EMU_REPLIES_KEPT;
 }
 
 /* Finish the outstanding host transaction; the host got 'status'. */
@@ -618,40 +670,85 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	pthread_mutex_unlock(&c->dir->lock);
 }
 
-/* A registration write (the op byte is reg_op or reg_op_legacy). */
-static int handle_register(struct emu_chardev *c, uint8_t op)
+/* Does the driver answer this registration (reg_op, or KVP's legacy op 4 too)? */
+static bool reg_answered(const struct emu_chardev *c, uint32_t op)
 {
-	uint32_t ver = c->svc->version;
-	int r;
+	return op == c->svc->reg_op ||
+	       (c->svc->kind == EMU_SVC_KIND_KVP && op == c->svc->reg_op_legacy);
+}
+
+/* A registration write (op is reg_op or reg_op_legacy). */
+static int handle_register(struct emu_chardev *c, uint32_t op)
+{
+	bool answer = reg_answered(c, op);
+	int r = 0;
 
 	/* the driver refuses registration in the middle of a transaction */
 	if (c->active) {
-		dev_event(c, "registration (op %u) during request #%u: EINVAL",
-			  op, c->active);
+		dev_event(c, "registration (op %u) during request #%u: EINVAL", op, c->active);
 		return -EINVAL;
 	}
 
-	if (op == c->svc->reg_op) {
-		uint8_t le[4] = { (uint8_t)ver, (uint8_t)(ver >> 8),
-				  (uint8_t)(ver >> 16), (uint8_t)(ver >> 24) };
+	if (answer && c->svc->kind == EMU_SVC_KIND_KVP) {
+		/* kvp_register(): a whole zeroed hv_kvp_msg, the op and the version string */
+		struct hv_kvp_msg *m = calloc(1, sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		m->kvp_hdr.operation = (uint8_t)op;
+		memcpy(m->body.kvp_register.version, EMU_KVP_DRV_VERSION,
+		       sizeof(EMU_KVP_DRV_VERSION));
+		r = queue_msg(c, m, sizeof(*m), 0);
+		free(m);
+	} else if (answer) {
+		uint32_t ver = c->svc->version;
+		uint8_t le[4] = {(uint8_t)ver, (uint8_t)(ver >> 8), (uint8_t)(ver >> 16),
+				 (uint8_t)(ver >> 24)};
 
 		r = queue_msg(c, le, sizeof(le), 0);
-		if (r < 0) {
-			dev_event(c, "registration (op %u) while a message is queued: EFAULT",
-				  op);
-			return -EFAULT;
-		}
+	}
+	if (r < 0) {
+		dev_event(c, "registration (op %u) while a message is queued: EFAULT", op);
+		return -EFAULT;
 	}
 
 	c->state = EMU_DEV_READY;
+	c->reg_value = op;
 	/* pending while the answer is still queued (netlink mode sends it at once) */
-	c->handshake_pending = op == c->svc->reg_op && c->outmsg;
+	c->handshake_pending = answer && c->outmsg;
 	c->reg_seq++;
 	dev_event(c, "daemon registered (op %u%s), registration #%u", op,
-		  op == c->svc->reg_op ? ", version answer queued" : ", no answer",
-		  c->reg_seq);
+		  answer ? ", version answer queued" : ", no answer", c->reg_seq);
 	pthread_cond_broadcast(&c->dir->cond);
 	return 0;
+}
+
+/* The host's status for an accepted reply (kvp_on_msg(): legacy daemons signal by key). */
+static uint32_t reply_status(const struct emu_chardev *c, const uint8_t *buf)
+{
+	if (c->svc->kind == EMU_SVC_KIND_KVP && c->reg_value == HV_KVP_OP_REGISTER) {
+		const struct hv_kvp_msg *m = (const struct hv_kvp_msg *)buf;
+
+		return m->body.kvp_enum_data.data.key[0] == 0 ? HV_S_CONT : HV_S_OK;
+	}
+	return get_le32(buf);
+}
+
+/* A late reply to a request that timed out (or the THAW): EINVAL, recorded. */
+static int late_reply(struct emu_chardev *c, uint32_t status)
+{
+	struct emu_req *stale = req_get(c, c->last_stale);
+	uint64_t now = emu_now_ns();
+
+	/* vss_on_msg() / kvp_on_msg(): "Transaction not active" */
+	stale->late_ns = now;
+	stale->late_status = status;
+	stale->late_errno = EINVAL;
+	c->stale_read = false;
+	dev_event(c, "late reply 0x%08x to request #%u (%.2f ms after post): EINVAL", status,
+		  stale->id, emu_ms(stale->posted_ns, now));
+	pthread_cond_broadcast(&c->dir->cond);
+	return -EINVAL;
 }
 
 static int handle_reply(struct emu_chardev *c, const uint8_t *buf, size_t size)
@@ -661,43 +758,87 @@ static int handle_reply(struct emu_chardev *c, const uint8_t *buf, size_t size)
 	uint64_t now = emu_now_ns();
 
 	if (size != c->svc->msg_size) {
-		dev_event(c, "write of %zu bytes (a reply is %zu): EFAULT", size,
-			  c->svc->msg_size);
+		dev_event(c, "write of %zu bytes (a reply is %zu): EFAULT", size, c->svc->msg_size);
 		return -EFAULT;
 	}
 
 	status = get_le32(buf);
-	if (c->svc->flags_offset + 4 <= size)
+	if (c->svc->flags_offset && c->svc->flags_offset + 4 <= size)
 		flags = get_le32(buf + c->svc->flags_offset);
 
 	if (!r || !r->read_ns) {
-		struct emu_req *stale = req_get(c, c->last_stale);
-
-		if (c->stale_read && stale) {
-			/* vss_on_msg(): "Transaction not active" */
-			stale->late_ns = now;
-			stale->late_status = status;
-			stale->late_errno = EINVAL;
-			c->stale_read = false;
-			dev_event(c, "late reply 0x%08x to request #%u (%.2f ms after post): EINVAL",
-				  status, stale->id, emu_ms(stale->posted_ns, now));
-			pthread_cond_broadcast(&c->dir->cond);
-			return -EINVAL;
-		}
+		if (c->stale_read && req_get(c, c->last_stale))
+			return late_reply(c, status);
 
 		if (r)
-			dev_event(c, "reply 0x%08x before request #%u was read: EFAULT",
-				  status, r->id);
+			dev_event(c, "reply 0x%08x before request #%u was read: EFAULT", status,
+				  r->id);
 		else
-			dev_event(c, "reply 0x%08x with no request outstanding: EFAULT",
-				  status);
+			dev_event(c, "reply 0x%08x with no request outstanding: EFAULT", status);
 		return -EFAULT;
 	}
 
 	r->flags = flags;
-	active_finish(c, status == HV_S_OK ? EMU_REQ_OK : EMU_REQ_FAILED,
-		      status, now);
+	reply_keep(c, r, buf, size);
+	active_finish(c, status == HV_S_OK ? EMU_REQ_OK : EMU_REQ_FAILED, status, now);
 	return 0;
+}
+
+/*
+ * A write once the KVP or FCOPY driver is past the handshake: a reply to
+ * the request sent to the daemon (state HVUTIL_USERSPACE_REQ, read or not),
+ * else EINVAL. The size was checked by the caller.
+ */
+static int handle_reply_kvp_fcopy(struct emu_chardev *c, const uint8_t *buf, size_t size)
+{
+	struct emu_req *r = req_get(c, c->active);
+	uint32_t status = reply_status(c, buf);
+
+	if (!r) {
+		if (c->stale_read && req_get(c, c->last_stale))
+			return late_reply(c, status);
+		dev_event(c, "reply 0x%08x with no request outstanding: EINVAL", status);
+		return -EINVAL;
+	}
+
+	if (!r->read_ns)
+		dev_event(
+		    c, "reply 0x%08x to request #%u before it was read: accepted like the driver",
+		    status, r->id);
+	reply_keep(c, r, buf, size);
+	active_finish(c, status == HV_S_OK ? EMU_REQ_OK : EMU_REQ_FAILED, status, emu_now_ns());
+	return 0;
+}
+
+/* kvp_on_msg() / fcopy_on_msg(): the same rules for the char device and netlink. */
+static int write_kvp_fcopy(struct emu_chardev *c, const uint8_t *p, size_t size, bool late)
+{
+	bool kvp = c->svc->kind == EMU_SVC_KIND_KVP;
+	uint32_t op;
+
+	if (kvp ? size < c->svc->msg_size : size != c->svc->msg_size) {
+		dev_event(c, "write of %zu bytes (%s %zu): EINVAL", size,
+			  kvp ? "a message is at least" : "a message is", c->svc->msg_size);
+		return -EINVAL;
+	}
+
+	op = kvp ? p[0] : get_le32(p);
+	if (c->state == EMU_DEV_OPEN) {
+		if (op == c->svc->reg_op || op == c->svc->reg_op_legacy)
+			return handle_register(c, op);
+		dev_event(c, "handshake with op/version %u: incompatible daemon: EINVAL", op);
+		return -EINVAL;
+	}
+
+	if (late) {
+		struct emu_req *stale = req_get(c, c->last_stale);
+
+		if (stale && !stale->late_ns)
+			return late_reply(c, reply_status(c, p));
+		dev_event(c, "reply to an earlier message that is not outstanding: EINVAL");
+		return -EINVAL;
+	}
+	return handle_reply_kvp_fcopy(c, p, size);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -709,6 +850,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 	if (!c)
 		return;
+
+	if (c->svc->kind != EMU_SVC_KIND_VSS) {
+		r = c->state == EMU_DEV_OPEN || c->state == EMU_DEV_READY
+			? write_kvp_fcopy(c, p, size, false)
+			: -EBADF;
+		goto out;
+	}
 
 	switch (c->state) {
 	case EMU_DEV_OPEN:
@@ -738,6 +886,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		break;
 	}
 
+out:
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -989,6 +1138,8 @@ struct emu_devdir *emu_devdir_free(struct emu_devdir *d)
 	}
 
 	for (unsigned int i = 0; i < d->n_files; i++) {
+		for (unsigned int k = 0; k < EMU_REPLIES_KEPT; k++)
+			free(d->files[i]->replies[k].buf);
 		free(d->files[i]->outmsg);
 		free(d->files[i]->reqs);
 		free(d->files[i]);
@@ -1235,6 +1386,33 @@ int emu_chardev_get(struct emu_chardev *c, unsigned int id, struct emu_req *ret)
 	return rc;
 }
 
+ssize_t emu_chardev_reply(struct emu_chardev *c, unsigned int id, void *buf, size_t size)
+{
+	struct emu_req *r;
+	ssize_t rc = -ESTALE;
+
+	pthread_mutex_lock(&c->dir->lock);
+	expire_locked(c);
+	r = req_get(c, id);
+	if (!r) {
+		rc = -ENOENT;
+	} else if (!r->reply_len) {
+		rc = -ENODATA;
+	} else {
+		for (unsigned int k = 0; k < EMU_REPLIES_KEPT; k++) {
+			const struct emu_reply *kept = &c->replies[k];
+
+			if (kept->id != id || !kept->buf)
+				continue;
+			memcpy(buf, kept->buf, kept->len < size ? kept->len : size);
+			rc = (ssize_t)kept->len;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->dir->lock);
+	return rc;
+}
+
 unsigned int emu_chardev_count(struct emu_chardev *c)
 {
 	unsigned int n;
@@ -1280,7 +1458,6 @@ void emu_chardev_set_deliver(struct emu_chardev *c, emu_deliver_fn fn, void *use
 static int handle_late_reply(struct emu_chardev *c, const uint8_t *buf, size_t size)
 {
 	struct emu_req *stale = req_get(c, c->last_stale);
-	uint64_t now = emu_now_ns();
 	uint32_t status = size >= 4 ? get_le32(buf) : HV_E_FAIL;
 
 	if (!stale || stale->late_ns) {
@@ -1288,15 +1465,7 @@ static int handle_late_reply(struct emu_chardev *c, const uint8_t *buf, size_t s
 			  status);
 		return -EINVAL;
 	}
-
-	stale->late_ns = now;
-	stale->late_status = status;
-	stale->late_errno = EINVAL;
-	c->stale_read = false;
-	dev_event(c, "late reply 0x%08x to request #%u (%.2f ms after post): EINVAL", status,
-		  stale->id, emu_ms(stale->posted_ns, now));
-	pthread_cond_broadcast(&c->dir->cond);
-	return -EINVAL;
+	return late_reply(c, status);
 }
 
 int emu_chardev_inject(struct emu_chardev *c, const void *buf, size_t size, uint32_t sender,
@@ -1317,8 +1486,10 @@ int emu_chardev_inject(struct emu_chardev *c, const void *buf, size_t size, uint
 	switch (c->state) {
 	case EMU_DEV_OPEN:
 	case EMU_DEV_READY:
-		if (size == c->svc->msg_size &&
-		    (p[0] == c->svc->reg_op || p[0] == c->svc->reg_op_legacy))
+		if (c->svc->kind != EMU_SVC_KIND_VSS)
+			r = write_kvp_fcopy(c, p, size, late);
+		else if (size == c->svc->msg_size &&
+			 (p[0] == c->svc->reg_op || p[0] == c->svc->reg_op_legacy))
 			r = handle_register(c, p[0]);
 		else if (c->state == EMU_DEV_OPEN)
 			r = -EINVAL; /* vss_on_msg(): "Transaction not active" */

@@ -19,17 +19,52 @@
 /* Largest message the host may post (the kernel VSS buffer is 2 pages). */
 #define EMU_MSG_MAX 16384
 
-/* What one file in the device directory plays. */
-struct emu_svc {
-	const char *name;      /* file name, e.g. "hv_vss" */
-	size_t msg_size;       /* exact size of registration and reply writes */
-	uint8_t reg_op;        /* registration answered with a version (129) */
-	uint8_t reg_op_legacy; /* registration without an answer (128) */
-	uint32_t version;      /* the u32 queued after reg_op */
-	size_t flags_offset;   /* offset of the u32 feature flags in a reply */
+/*
+ * Which driver's on_msg() rules a file follows (Linux drivers/hv/):
+ *
+ *   VSS    hv_snapshot.c: registration is a 12-byte hv_vss_msg with op 129
+ *          (a u32 129 is queued) or 128 (no answer); a reply is exactly
+ *          12 bytes, status in the first 4; the op is byte 0.
+ *   KVP    hv_kvp.c: every write shorter than a whole hv_kvp_msg (7,432)
+ *          gets EINVAL (longer is accepted). Before registration the write
+ *          is the handshake: op (byte 0) 100 or 4, answered with a whole
+ *          hv_kvp_msg carrying the same op and the driver version string
+ *          "3.1" in body.kvp_register.version; any other op: EINVAL. Once
+ *          registered, every write is a reply (also one with op 100): EINVAL
+ *          unless a request was sent (read or not). Status: the first 4
+ *          bytes, or, after a legacy op 4 registration, HV_S_CONT when
+ *          body.kvp_enum_data.data.key is empty, else 0. The op is byte 0,
+ *          the pool byte 1.
+ *   FCOPY  hv_fcopy.c (Linux <= 6.9): every write must be 4 bytes, else
+ *          EINVAL. Before registration it is the version: 1 (a u32 1 is
+ *          queued), 0 (no answer), anything else EINVAL. Once registered a
+ *          4-byte write is the reply (an int status), EINVAL unless a
+ *          request was sent. The op is a le32 at offset 0.
+ */
+enum emu_svc_kind {
+	EMU_SVC_KIND_VSS,
+	EMU_SVC_KIND_KVP,
+	EMU_SVC_KIND_FCOPY,
 };
 
-extern const struct emu_svc emu_svc_vss;
+/* What one file in the device directory plays. */
+struct emu_svc {
+	const char *name; /* file name, e.g. "hv_vss" */
+	enum emu_svc_kind kind;
+	size_t msg_size;	/* VSS: exact size of registration and reply writes;
+				 * KVP: minimum size of every write; FCOPY: exact (4) */
+	uint32_t reg_op;	/* registration answered with a version (129, 100, 1) */
+	uint32_t reg_op_legacy; /* VSS 128 / FCOPY 0: no answer; KVP 4: answered, legacy replies */
+	uint32_t version;	/* VSS, FCOPY: the u32 queued after reg_op */
+	size_t flags_offset;	/* offset of the u32 feature flags in a reply (0: none) */
+};
+
+extern const struct emu_svc emu_svc_vss, emu_svc_kvp, emu_svc_fcopy;
+
+/* The driver version string the KVP driver answers the handshake with (HV_DRV_VERSION). */
+#define EMU_KVP_DRV_VERSION "3.1"
+/* How many of the latest replies are kept for emu_chardev_reply(). */
+#define EMU_REPLIES_KEPT 64
 
 enum emu_req_result {
 	EMU_REQ_PENDING,     /* posted, no answer yet */
@@ -49,7 +84,8 @@ const char *emu_req_result_to_string(enum emu_req_result r);
 /* One message posted to the daemon, with CLOCK_MONOTONIC timestamps (0 = never). */
 struct emu_req {
 	unsigned int id; /* 1, 2, ... in posting order */
-	uint8_t op;      /* first byte of the message */
+	uint32_t op;	 /* VSS, KVP: byte 0; FCOPY: le32 at offset 0 */
+	uint8_t pool;	 /* KVP: byte 1 (hv_kvp_hdr.pool), else 0 */
 	size_t len;
 	uint64_t posted_ns;
 	uint64_t read_ns;     /* handed to a read() of the daemon */
@@ -62,6 +98,7 @@ struct emu_req {
 	uint64_t late_ns;     /* a reply that came after the timeout (rejected) */
 	uint32_t late_status;
 	int late_errno;
+	size_t reply_len; /* size of the accepted reply write (0: none) */
 };
 
 enum emu_dev_state {
@@ -124,6 +161,14 @@ int emu_chardev_wait_registered(struct emu_chardev *c, unsigned int after_seq,
 				void *userdata);
 
 int emu_chardev_get(struct emu_chardev *c, unsigned int id, struct emu_req *ret);
+/*
+ * Copy the reply the daemon wrote for request id (the accepted write, as
+ * the driver saw it) into buf, at most size bytes. Returns the reply's
+ * length (may exceed size: truncated copy), -ENOENT for an unknown id,
+ * -ENODATA when the request got no accepted reply, -ESTALE when the reply
+ * is older than the last EMU_REPLIES_KEPT replies.
+ */
+ssize_t emu_chardev_reply(struct emu_chardev *c, unsigned int id, void *buf, size_t size);
 unsigned int emu_chardev_count(struct emu_chardev *c);
 /* Number of registrations so far (0: never registered). */
 unsigned int emu_chardev_reg_seq(struct emu_chardev *c);

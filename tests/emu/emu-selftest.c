@@ -23,14 +23,15 @@
 
 #include "emu-chardev.h"
 #include "emu-util.h"
+#include "hv-kvp.h"
 #include "hv-status.h"
 #include "hv-vss.h"
 
 #define SKIP 77
 
 static unsigned int n_tests, n_failed;
-static char dev_path[256];
-static struct emu_chardev *vss;
+static char dev_path[256], kvp_path[256], fcopy_path[256];
+static struct emu_chardev *vss, *kvp, *fcopy;
 
 static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -223,6 +224,9 @@ static void test_requests(void)
 	check(r.result == EMU_REQ_OK && r.posted_ns <= r.read_ns && r.read_ns <= r.answered_ns,
 	      "FREEZE ok, posted <= read <= answered (%.3f / %.3f ms)",
 	      emu_ms(r.posted_ns, r.read_ns), emu_ms(r.posted_ns, r.answered_ns));
+	check(r.reply_len == 12 && emu_chardev_reply(vss, id, buf, sizeof(buf)) == 12 &&
+		  buf[0] == 0,
+	      "FREEZE reply kept (12 bytes)");
 
 	/* a blocked read is answered by the host thread */
 	bg_start(&b, fd, sizeof(b.buf), false);
@@ -368,6 +372,215 @@ static void test_reset(void)
 	close(fd);
 }
 
+/* ---- KVP ---------------------------------------------------------------- */
+
+static ssize_t put_raw(int fd, const void *buf, size_t len)
+{
+	ssize_t n = write(fd, buf, len);
+
+	return n < 0 ? -errno : n;
+}
+
+/* a whole hv_kvp_msg with op, status (error overlaps the header) and key */
+static ssize_t put_kvp(int fd, uint8_t op, uint32_t status, const char *key, size_t len)
+{
+	static struct hv_kvp_msg m[2]; /* room for a longer-than-whole write */
+
+	memset(m, 0, sizeof(m));
+	if (status)
+		m[0].error = (int32_t)status;
+	else
+		m[0].kvp_hdr.operation = op;
+	if (key)
+		snprintf((char *)m[0].body.kvp_enum_data.data.key,
+			 sizeof(m[0].body.kvp_enum_data.data.key), "%s", key);
+	return put_raw(fd, m, len);
+}
+
+static unsigned int post_kvp(uint8_t op, uint8_t pool, const char *key, uint64_t timeout_ms)
+{
+	static struct hv_kvp_msg m;
+	unsigned int id = 0;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.kvp_hdr.operation = op;
+	m.kvp_hdr.pool = pool;
+	if (key) {
+		m.body.kvp_get.data.key_size = (uint32_t)strlen(key) + 1;
+		memcpy(m.body.kvp_get.data.key, key, strlen(key) + 1);
+	}
+	r = emu_chardev_post(kvp, &m, sizeof(m), timeout_ms, &id);
+	if (r < 0)
+		check(false, "post KVP op %u: %s", op, strerror(-r));
+	return id;
+}
+
+static struct emu_req wait_on(struct emu_chardev *c, unsigned int id)
+{
+	struct emu_req r = {.result = EMU_REQ_PENDING};
+
+	emu_chardev_wait(c, id, 3000, NULL, NULL, &r);
+	return r;
+}
+
+static void test_kvp(void)
+{
+	static struct hv_kvp_msg in, reply;
+	const size_t whole = sizeof(struct hv_kvp_msg);
+	struct emu_req r;
+	unsigned int id;
+	ssize_t n;
+	int fd = open(kvp_path, O_RDWR | O_CLOEXEC);
+
+	check(fd >= 0 && whole == 7432, "open hv_kvp (a message is %zu bytes)", whole);
+	check(put_kvp(fd, HV_KVP_OP_REGISTER1, 0, NULL, whole - 1) == -EINVAL,
+	      "KVP: registration of 7,431 bytes: EINVAL");
+	check(put_kvp(fd, 42, 0, NULL, whole) == -EINVAL, "KVP: handshake with op 42: EINVAL");
+	check(emu_chardev_state(kvp) == EMU_DEV_OPEN, "KVP: still not registered");
+	check(wait_on(kvp, post_kvp(HV_KVP_OP_GET, 0, "k", 1000)).result == EMU_REQ_NOT_READY,
+	      "KVP: GET before registration fails at once");
+
+	check(put_kvp(fd, HV_KVP_OP_REGISTER1, 0, NULL, whole) == (ssize_t)whole,
+	      "KVP: register with op 100");
+	check(get(fd, &in, 4) == -EINVAL, "KVP: 4-byte read of the answer: EINVAL");
+	n = get(fd, &in, sizeof(in));
+	check(n == (ssize_t)whole && in.kvp_hdr.operation == HV_KVP_OP_REGISTER1 &&
+		  strcmp((const char *)in.body.kvp_register.version, EMU_KVP_DRV_VERSION) == 0,
+	      "KVP: answer is a whole message, op 100, version \"%s\" (%zd bytes)",
+	      (const char *)in.body.kvp_register.version, n);
+	check(put_kvp(fd, 0, 0, NULL, whole) == -EINVAL,
+	      "KVP: reply with no request outstanding: EINVAL");
+	check(put_kvp(fd, HV_KVP_OP_REGISTER1, 0, NULL, whole) == -EINVAL,
+	      "KVP: registering again once registered is a spurious reply: EINVAL");
+
+	/* a request: op and pool recorded, reply captured */
+	id = post_kvp(HV_KVP_OP_GET, 3, "key1", 5000);
+	check(get(fd, &in, sizeof(in)) == (ssize_t)whole && in.kvp_hdr.operation == HV_KVP_OP_GET &&
+		  in.kvp_hdr.pool == 3 &&
+		  strcmp((const char *)in.body.kvp_get.data.key, "key1") == 0,
+	      "KVP: read GET pool 3 key1");
+	check(put_kvp(fd, 0, 0, NULL, whole - 4) == -EINVAL, "KVP: 7,428-byte reply: EINVAL");
+	memset(&reply, 0, sizeof(reply));
+	memcpy(reply.body.kvp_enum_data.data.value, "v1", 3);
+	check(put_raw(fd, &reply, whole) == (ssize_t)whole, "KVP: reply status 0");
+	r = wait_on(kvp, id);
+	check(r.result == EMU_REQ_OK && r.op == HV_KVP_OP_GET && r.pool == 3 &&
+		  r.reply_len == whole,
+	      "KVP: record shows op %u pool %u reply %zu bytes", r.op, r.pool, r.reply_len);
+	memset(&in, 0xff, sizeof(in));
+	n = emu_chardev_reply(kvp, id, &in, sizeof(in));
+	check(n == (ssize_t)whole &&
+		  strcmp((const char *)in.body.kvp_enum_data.data.value, "v1") == 0,
+	      "KVP: emu_chardev_reply returns the reply (%zd bytes)", n);
+	check(emu_chardev_reply(kvp, id + 1, &in, sizeof(in)) == -ENOENT,
+	      "KVP: reply of an unknown request: ENOENT");
+
+	/* status HV_S_CONT; a longer-than-whole write is accepted */
+	id = post_kvp(HV_KVP_OP_ENUMERATE, 1, NULL, 5000);
+	check(get(fd, &in, sizeof(in)) == (ssize_t)whole, "KVP: read ENUMERATE");
+	check(put_kvp(fd, 0, HV_S_CONT, NULL, whole + 8) == (ssize_t)whole + 8,
+	      "KVP: a reply longer than a message is accepted");
+	r = wait_on(kvp, id);
+	check(r.result == EMU_REQ_FAILED && r.status == HV_S_CONT && r.reply_len == whole + 8,
+	      "KVP: status 0x%08x from the first 4 bytes", r.status);
+
+	/* reply before the read: accepted like the driver; the message stays queued */
+	id = post_kvp(HV_KVP_OP_DELETE, 0, "x", 5000);
+	check(put_kvp(fd, 0, 0, NULL, whole) == (ssize_t)whole &&
+		  wait_on(kvp, id).result == EMU_REQ_OK,
+	      "KVP: reply before read accepted");
+	check(get(fd, &in, sizeof(in)) == (ssize_t)whole &&
+		  put_kvp(fd, 0, 0, NULL, whole) == -EINVAL,
+	      "KVP: the message is still read; a second reply: EINVAL");
+
+	/* timeout, late reply */
+	id = post_kvp(HV_KVP_OP_SET, 0, "t", 100);
+	check(get(fd, &in, sizeof(in)) == (ssize_t)whole, "KVP: read SET with a 100 ms timeout");
+	emu_sleep_ms(200);
+	check(wait_on(kvp, id).result == EMU_REQ_TIMEOUT, "KVP: request timed out");
+	check(put_kvp(fd, 0, 0, NULL, whole) == -EINVAL, "KVP: late reply: EINVAL");
+	emu_chardev_get(kvp, id, &r);
+	check(r.late_errno == EINVAL && r.reply_len == 0 &&
+		  emu_chardev_reply(kvp, id, &in, sizeof(in)) == -ENODATA,
+	      "KVP: late reply recorded, not kept as the reply");
+	close(fd);
+
+	/* legacy op 4: answered too; status from the key */
+	fd = open(kvp_path, O_RDWR | O_CLOEXEC);
+	check(fd >= 0 && put_kvp(fd, HV_KVP_OP_REGISTER, 0, NULL, whole) == (ssize_t)whole &&
+		  get(fd, &in, sizeof(in)) == (ssize_t)whole &&
+		  in.kvp_hdr.operation == HV_KVP_OP_REGISTER,
+	      "KVP: register with op 4: answered with op 4");
+	id = post_kvp(HV_KVP_OP_ENUMERATE, 0, NULL, 5000);
+	check(get(fd, &in, sizeof(in)) == (ssize_t)whole &&
+		  put_kvp(fd, 0, 7, "", whole) == (ssize_t)whole,
+	      "KVP (op 4): reply with an empty key and status 7");
+	r = wait_on(kvp, id);
+	check(r.status == HV_S_CONT, "KVP (op 4): empty key means HV_S_CONT (0x%08x)", r.status);
+	id = post_kvp(HV_KVP_OP_ENUMERATE, 0, NULL, 5000);
+	check(get(fd, &in, sizeof(in)) == (ssize_t)whole &&
+		  put_kvp(fd, 0, 7, "k", whole) == (ssize_t)whole,
+	      "KVP (op 4): reply with a key and status 7");
+	r = wait_on(kvp, id);
+	check(r.result == EMU_REQ_OK && r.status == HV_S_OK,
+	      "KVP (op 4): a key means success (0x%08x)", r.status);
+	close(fd);
+}
+
+/* ---- FCOPY -------------------------------------------------------------- */
+
+static ssize_t put_u32(int fd, uint32_t v, size_t len)
+{
+	uint8_t buf[8] = {0};
+
+	memcpy(buf, &v, sizeof(v));
+	return put_raw(fd, buf, len);
+}
+
+static void test_fcopy(void)
+{
+	uint8_t buf[64], msg[36] = {0};
+	uint32_t v = 0;
+	struct emu_req r;
+	unsigned int id = 0;
+	int fd = open(fcopy_path, O_RDWR | O_CLOEXEC);
+
+	check(fd >= 0, "open hv_fcopy");
+	check(put_u32(fd, 1, 8) == -EINVAL, "FCOPY: 8-byte registration: EINVAL");
+	check(put_u32(fd, 2, 4) == -EINVAL, "FCOPY: version 2: EINVAL");
+	check(put_u32(fd, 1, 4) == 4, "FCOPY: register with version 1");
+	check(get(fd, buf, 2) == -EINVAL, "FCOPY: 2-byte read of the version: EINVAL");
+	check(get(fd, &v, sizeof(buf)) == 4 && v == 1, "FCOPY: read the 4-byte version 1");
+	check(put_u32(fd, 1, 4) == -EINVAL,
+	      "FCOPY: a 4-byte write once registered is a reply: EINVAL");
+
+	msg[0] = 2; /* COMPLETE_FCOPY, a le32 */
+	emu_chardev_post(fcopy, msg, sizeof(msg), 5000, &id);
+	check(get(fd, buf, sizeof(buf)) == 36, "FCOPY: read a 36-byte message");
+	check(put_u32(fd, 0, 12) == -EINVAL, "FCOPY: 12-byte reply: EINVAL");
+	check(put_u32(fd, HV_E_FAIL, 4) == 4, "FCOPY: 4-byte reply HV_E_FAIL");
+	r = wait_on(fcopy, id);
+	check(r.result == EMU_REQ_FAILED && r.status == HV_E_FAIL && r.op == 2 &&
+		  r.reply_len == 4 && emu_chardev_reply(fcopy, id, &v, sizeof(v)) == 4 &&
+		  v == HV_E_FAIL,
+	      "FCOPY: op %u (le32), status 0x%08x, 4-byte reply kept", r.op, r.status);
+
+	msg[0] = 0;
+	msg[1] = 1; /* le32 256: the op is not only byte 0 */
+	emu_chardev_post(fcopy, msg, sizeof(msg), 5000, &id);
+	check(get(fd, buf, sizeof(buf)) == 36 && put_u32(fd, 0, 4) == 4, "FCOPY: read, reply 0");
+	r = wait_on(fcopy, id);
+	check(r.result == EMU_REQ_OK && r.op == 256, "FCOPY: op read as a le32 (%u)", r.op);
+	close(fd);
+
+	fd = open(fcopy_path, O_RDWR | O_CLOEXEC);
+	check(fd >= 0 && put_u32(fd, 0, 4) == 4 && poll_now(fd, 0) == 0 &&
+		  emu_chardev_state(fcopy) == EMU_DEV_READY,
+	      "FCOPY: version 0 registers without an answer");
+	close(fd);
+}
+
 static void test_dir(const char *dir)
 {
 	struct stat st;
@@ -414,10 +627,16 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	snprintf(dev_path, sizeof(dev_path), "%s/hv_vss", dir);
+	snprintf(kvp_path, sizeof(kvp_path), "%s/hv_kvp", dir);
+	snprintf(fcopy_path, sizeof(fcopy_path), "%s/hv_fcopy", dir);
 
 	r = emu_devdir_new(dir, event, NULL, &d);
 	if (r == 0)
 		r = emu_devdir_add(d, &emu_svc_vss, &vss);
+	if (r == 0)
+		r = emu_devdir_add(d, &emu_svc_kvp, &kvp);
+	if (r == 0)
+		r = emu_devdir_add(d, &emu_svc_fcopy, &fcopy);
 	if (r == 0)
 		r = emu_devdir_start(d);
 	if (r < 0) {
@@ -431,6 +650,8 @@ int main(int argc, char **argv)
 	test_open_register();
 	test_requests();
 	test_reset();
+	test_kvp();
+	test_fcopy();
 
 	emu_devdir_free(d);
 	rmdir(dir);

@@ -4,7 +4,7 @@
 # (systemd-analyze, and systemd.pc for the unit directory). Installing the
 # systemd package does not start it: it is not PID 1 in a container.
 set -euo pipefail
-packages=(dpkg-dev debhelper lintian fakeroot systemd pkgconf cmake
+packages=(dpkg-dev debhelper lintian fakeroot systemd pkgconf cmake rpm
 	libglib2.0-dev libmount-dev libnl-3-dev libcmocka-dev libfuse3-dev)
 missing=()
 for p in "${packages[@]}"; do
