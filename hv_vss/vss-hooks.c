@@ -46,6 +46,9 @@ static int by_name(gconstpointer a, gconstpointer b)
  * does): writable by group or others, or owned by somebody other than root
  * and us. NULL when it is fine (or gone: the caller finds that out).
  */
+#define REFUSED_WRITABLE "writable by group or others"
+#define REFUSED_OWNER "owned by another user than root"
+
 static const char *unsafe_owner_or_mode(const char *path)
 {
 	struct stat st;
@@ -54,12 +57,17 @@ static const char *unsafe_owner_or_mode(const char *path)
 		return NULL;
 
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return "writable by group or others";
+		return REFUSED_WRITABLE;
 
 	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return "owned by another user than root";
+		return REFUSED_OWNER;
 
 	return NULL;
+}
+
+bool vss_hook_skip_is_refusal(const char *entry)
+{
+	return entry && (strstr(entry, ": " REFUSED_WRITABLE) || strstr(entry, ": " REFUSED_OWNER));
 }
 
 int vss_hooks_list(const char *dir, GPtrArray **ret_hooks, GPtrArray **ret_skipped)

@@ -26,6 +26,9 @@ bool vss_hook_name_ignored(const char *name);
  */
 int vss_hooks_list(const char *dir, GPtrArray **ret_hooks, GPtrArray **ret_skipped);
 
+/* Whether a @ret_skipped entry is a hook refused for its owner or mode (worth a warning). */
+bool vss_hook_skip_is_refusal(const char *entry);
+
 typedef struct vss_hook_result {
 	int status;        /* exit status, or -1 when killed */
 	bool timed_out;

@@ -39,6 +39,15 @@ thawfail)
 	hook 20-thaw-fails '[ "$1" = thaw ] && exit 1; exit 0'
 	hook 30-third ""
 	;;
+fds)
+	# What a hook inherits: only stdin, stdout and stderr (besides dash's
+	# own script fd and the fd of the directory it lists); every other fd
+	# of the daemon is close-on-exec.
+	hook 10-fds 'printf "fds="; for f in /proc/$$/fd/*; do printf "%s " "${f##*/}"; done; echo'
+	# Writable by others: refused, with a warning.
+	hook 20-writable ""
+	chmod 777 "$d/20-writable"
+	;;
 *)
 	echo "hooks-setup.sh: unknown kind '$1'" >&2
 	exit 2

@@ -113,6 +113,10 @@ static void test_list_refuses_writable(void **state)
 	assert_true(skipped_has(skipped, "30-others: writable by group or others"));
 	if (root)
 		assert_true(skipped_has(skipped, "40-foreign: owned by another user than root"));
+	for (guint i = 0; i < skipped->len; i++)
+		assert_true(vss_hook_skip_is_refusal(g_ptr_array_index(skipped, i)));
+	assert_false(vss_hook_skip_is_refusal("15-a.dpkg-old: name left by a package manager"));
+	assert_false(vss_hook_skip_is_refusal(NULL));
 
 	/* A directory others may write into: nothing in it runs. */
 	g_clear_pointer(&hooks, g_ptr_array_unref);
