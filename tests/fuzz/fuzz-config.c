@@ -26,11 +26,20 @@ static char *main_path, *dropin_dir; /* live as long as the process */
 
 /* The keys of common/daemon.c and hv_vss/vss-daemon.c. */
 static const char *const known[] = {
-	"daemon.runtime-dir",	   "daemon.log-target",	  "daemon.debug",
-	"vss.transport",	   "vss.device",	  "vss.freeze-timeout",
-	"vss.exclude-mountpoints", "vss.exclude-fstypes", "vss.preflush",
-	"vss.parallel-freeze",	   "vss.foreign-frozen",  "vss.hooks-dir",
-	"vss.hook-timeout",	   NULL,
+    "daemon.runtime-dir",
+    "daemon.log-target",
+    "daemon.debug",
+    "vss.transport",
+    "vss.device",
+    "vss.freeze-timeout",
+    "vss.exclude-mountpoints",
+    "vss.exclude-fstypes",
+    "vss.preflush",
+    "vss.parallel-freeze",
+    "vss.foreign-frozen",
+    "vss.hooks-dir",
+    "vss.hook-timeout",
+    NULL,
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -57,11 +66,11 @@ static void check_error(int r, char **error)
 
 static void get_all(const hv_config *c)
 {
-	static const char *const transports[] = { "auto", "chardev", "netlink", NULL };
-	static const char *const foreign[] = { "fail", "ignore", NULL };
-	static const char *const strings[] = { "device", "hooks-dir" };
-	static const char *const lists[] = { "exclude-mountpoints", "exclude-fstypes" };
-	static const char *const bools[] = { "preflush", "parallel-freeze" };
+	static const char *const transports[] = {"auto", "chardev", "netlink", NULL};
+	static const char *const foreign[] = {"fail", "ignore", NULL};
+	static const char *const strings[] = {"device", "hooks-dir"};
+	static const char *const lists[] = {"exclude-mountpoints", "exclude-fstypes"};
+	static const char *const bools[] = {"preflush", "parallel-freeze"};
 	char *error = NULL;
 	unsigned int u = 0;
 	bool b;

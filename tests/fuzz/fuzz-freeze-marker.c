@@ -70,7 +70,7 @@ static void as_marker(const uint8_t *data, size_t size)
 	int r;
 
 	hv_fuzz_write_file(marker_path, data, size);
-	w = (typeof(w)){ .answer = EINVAL };
+	w = (typeof(w)){.answer = EINVAL};
 	r = hv_freeze_marker_recover(marker_path);
 	/* every FITHAW answered "not frozen": nothing was thawed */
 	HV_FUZZ_CHECK(r <= 0);
@@ -116,7 +116,7 @@ static void round_trip(const uint8_t *data, size_t size)
 	HV_FUZZ_CHECK(hv_freeze_marker_write(fd, lines) == 0);
 	close(fd);
 
-	w = (typeof(w)){ .answer = 0, .dev = st.st_dev, .ino = st.st_ino };
+	w = (typeof(w)){.answer = 0, .dev = st.st_dev, .ino = st.st_ino};
 	r = hv_freeze_marker_recover(marker_path);
 	HV_FUZZ_CHECK(r == 1 && w.n_thaw == 1 && !w.other);
 
@@ -127,7 +127,7 @@ static void round_trip(const uint8_t *data, size_t size)
 	HV_FUZZ_CHECK(hv_freeze_marker_write(fd, lines) == 0);
 	close(fd);
 
-	w = (typeof(w)){ .answer = 0, .dev = st.st_dev, .ino = st.st_ino };
+	w = (typeof(w)){.answer = 0, .dev = st.st_dev, .ino = st.st_ino};
 	r = hv_freeze_marker_recover(marker_path);
 	HV_FUZZ_CHECK(r == 0 && w.n_thaw == 0);
 

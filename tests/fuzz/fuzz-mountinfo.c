@@ -18,7 +18,7 @@
 #include "hv-freeze-plan.h"
 #include "hv-mount.h"
 
-static const char *const sysfs_roots[] = { "stack", "cycle", "sandbox" };
+static const char *const sysfs_roots[] = {"stack", "cycle", "sandbox"};
 static char *mountinfo_path; /* lives as long as the process */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -61,12 +61,12 @@ static void check_plan(const hv_mount_table *table, const hv_freeze_plan *plan)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const exclude_paths[] = { "/mnt/?*", "/data", NULL };
-	static const char *const exclude_types[] = { "xfs", NULL };
+	static const char *const exclude_paths[] = {"/mnt/?*", "/data", NULL};
+	static const char *const exclude_types[] = {"xfs", NULL};
 	g_autoptr(hv_mount_table) table = NULL;
 	g_autoptr(hv_freeze_plan) plan = NULL;
 	g_autofree char *sysfs = NULL;
-	hv_freeze_policy policy = { 0 };
+	hv_freeze_policy policy = {0};
 	int r;
 
 	hv_fuzz_write_file(mountinfo_path, data, size);

@@ -17,10 +17,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define HV_FUZZ_CHECK(expr)                                                                        \
-	do {                                                                                       \
-		if (!(expr))                                                                       \
-			hv_fuzz_fail(__FILE__, __LINE__, #expr);                                   \
+#define HV_FUZZ_CHECK(expr)                                      \
+	do {                                                     \
+		if (!(expr))                                     \
+			hv_fuzz_fail(__FILE__, __LINE__, #expr); \
 	} while (0)
 
 _Noreturn void hv_fuzz_fail(const char *file, int line, const char *expr);

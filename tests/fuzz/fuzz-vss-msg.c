@@ -40,8 +40,7 @@ static bool action_thaws(vss_action a)
 
 static bool action_replies(vss_action a)
 {
-	return a == VSS_ACTION_REPLY_OK || a == VSS_ACTION_REPLY_FAIL ||
-	       a == VSS_ACTION_THAW_REPLY;
+	return a == VSS_ACTION_REPLY_OK || a == VSS_ACTION_REPLY_FAIL || a == VSS_ACTION_THAW_REPLY;
 }
 
 static void check_reply(uint8_t op, uint32_t status)
@@ -55,9 +54,9 @@ static void check_reply(uint8_t op, uint32_t status)
 	memcpy(&first, bytes, 4);
 	memcpy(&flags, bytes + 8, 4);
 	HV_FUZZ_CHECK(first == status);
-	HV_FUZZ_CHECK(flags == (op == HV_VSS_OP_HOT_BACKUP && status == HV_S_OK
-					? HV_VSS_HBU_NO_AUTO_RECOVERY
-					: 0));
+	HV_FUZZ_CHECK(
+	    flags ==
+	    (op == HV_VSS_OP_HOT_BACKUP && status == HV_S_OK ? HV_VSS_HBU_NO_AUTO_RECOVERY : 0));
 }
 
 /* Feeds @event; returns the action after the freeze (if any) ran. */
@@ -86,12 +85,12 @@ static vss_action step(model *m, vss_event event, uint8_t op)
 
 	if (action == VSS_ACTION_FREEZE) {
 		HV_FUZZ_CHECK(next == VSS_STATE_FREEZING);
-		next = vss_state_next(m->state, m->freeze_fails ? VSS_EVENT_FREEZE_FAILED
-								: VSS_EVENT_FREEZE_DONE,
-				      &action);
+		next = vss_state_next(
+		    m->state, m->freeze_fails ? VSS_EVENT_FREEZE_FAILED : VSS_EVENT_FREEZE_DONE,
+		    &action);
 		HV_FUZZ_CHECK(next == (m->freeze_fails ? VSS_STATE_IDLE : VSS_STATE_FROZEN));
-		HV_FUZZ_CHECK(action == (m->freeze_fails ? VSS_ACTION_REPLY_FAIL
-							 : VSS_ACTION_REPLY_OK));
+		HV_FUZZ_CHECK(action ==
+			      (m->freeze_fails ? VSS_ACTION_REPLY_FAIL : VSS_ACTION_REPLY_OK));
 		m->state = next;
 		m->frozen = !m->freeze_fails;
 	}
@@ -147,7 +146,7 @@ static const uint8_t *netlink_payload(const uint8_t *dgram, size_t n, size_t *le
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	model m = { .state = VSS_STATE_DISCONNECTED };
+	model m = {.state = VSS_STATE_DISCONNECTED};
 	bool netlink;
 	size_t i = 1;
 
