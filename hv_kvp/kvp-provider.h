@@ -37,4 +37,10 @@ typedef struct kvp_provider {
 				struct hv_kvp_ipaddr_value *reply);
 	/* SET_IP_INFO: @req->adapter_id holds the adapter's GUID. HV_* status. */
 	uint32_t (*set_ip_info)(void *userdata, const struct hv_kvp_ipaddr_value *req);
+	/*
+	 * The driver answered our registration with this version string
+	 * (again after every reconnect); for IntegrationServicesVersion.
+	 * May be NULL.
+	 */
+	void (*driver_version)(void *userdata, const char *version);
 } kvp_provider;

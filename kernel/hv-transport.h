@@ -16,6 +16,7 @@ typedef enum hv_transport_kind {
 	HV_TRANSPORT_AUTO,
 	HV_TRANSPORT_CHARDEV,
 	HV_TRANSPORT_NETLINK,
+	HV_TRANSPORT_UIO,
 	_HV_TRANSPORT_KIND_MAX,
 	_HV_TRANSPORT_KIND_INVALID = -1,
 } hv_transport_kind;
@@ -53,6 +54,13 @@ typedef struct hv_service {
 	const void *legacy_register_msg;
 	size_t legacy_register_len;
 	uint32_t legacy_version;
+	/*
+	 * UIO (uio_hv_generic, VMBus rings mapped into the daemon): the
+	 * device's instance GUID (looked up first) and class GUID (any device
+	 * of that class otherwise), lower case, no braces. NULL: no UIO.
+	 */
+	const char *uio_instance_guid;
+	const char *uio_class_guid;
 } hv_service;
 
 typedef struct hv_transport hv_transport;
@@ -83,19 +91,33 @@ struct hv_transport {
 	int legacy_fallback_ms;      /* wait for the version answer before the legacy REGISTER */
 	bool legacy_registered;      /* registered with the legacy message (no version answer) */
 	unsigned int n_late_version; /* version answers that came after the legacy fallback */
+
+	/* UIO only (see transport-uio.h). */
+	const char *sysfs_root;      /* NULL: "/sys"; not copied, must outlive open() */
+	const char *dev_root;        /* NULL: "/dev"; not copied */
+	bool uio_signal_always;      /* signal the host after every send (upstream does) */
+	uint64_t last_trans_id;      /* of the last packet received; echoed by send */
+	unsigned int n_signals;      /* signals (write 1) sent to the host */
+	unsigned int n_interrupts;   /* interrupt notifications consumed */
+	char open_why[320];          /* why open() failed, when it can say ("" otherwise) */
 };
 
 extern const hv_transport_ops hv_transport_chardev_ops;
 extern const hv_transport_ops hv_transport_netlink_ops;
+extern const hv_transport_ops hv_transport_uio_ops;
 
 /* Whether a NETLINK_CONNECTOR socket can be created (CONFIG_CONNECTOR). */
 bool hv_transport_connector_available(void);
 
 /*
  * Chooses an implementation: CHARDEV uses @device (or the service default);
- * NETLINK the connector (t->device is then "netlink:<idx>.<val>"); AUTO picks
- * the char device when its node exists, else the connector when the kernel
- * has one and the service an id. Does not open anything.
+ * NETLINK the connector (t->device is then "netlink:<idx>.<val>"); UIO the
+ * VMBus rings through uio_hv_generic (@device: /dev/uioN, "emu:<dir>" for
+ * the emulated host, or NULL to find the device in sysfs at open; see
+ * transport-uio.h). AUTO picks the char device when its node exists, else
+ * the UIO device when the service has GUIDs and one is bound in /sys, else
+ * the connector when the kernel has one and the service an id. Does not
+ * open anything.
  * -ENODEV when no usable kernel interface exists, with *ret_why describing
  * the choice (static string).
  */

@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include "hv-connector.h"
+#include "transport-uio.h"
 
 static const char *const kind_names[_HV_TRANSPORT_KIND_MAX] = {
 	[HV_TRANSPORT_AUTO] = "auto",
 	[HV_TRANSPORT_CHARDEV] = "chardev",
 	[HV_TRANSPORT_NETLINK] = "netlink",
+	[HV_TRANSPORT_UIO] = "uio",
 };
 
 const char *hv_transport_kind_to_string(hv_transport_kind kind)
@@ -64,8 +66,16 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 
 	switch (kind) {
 	case HV_TRANSPORT_AUTO:
-		if (access(path, F_OK) == 0) {
+		if (path && access(path, F_OK) == 0) {
 			why = "auto: the char device node exists";
+			break;
+		}
+		if ((service->uio_instance_guid || service->uio_class_guid) &&
+		    hv_uio_discover(NULL, service->uio_instance_guid, service->uio_class_guid,
+				    NULL, 0, NULL, 0) == 0) {
+			why = "auto: no char device node, a uio_hv_generic device is bound";
+			ops = &hv_transport_uio_ops;
+			path = NULL;
 			break;
 		}
 		if (service->cn_idx && hv_transport_connector_available()) {
@@ -96,6 +106,16 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 		ops = &hv_transport_netlink_ops;
 		path = cn_name;
 		break;
+	case HV_TRANSPORT_UIO:
+		if (!device && !service->uio_instance_guid && !service->uio_class_guid) {
+			if (ret_why)
+				*ret_why = "the service has no VMBus device GUID and no device was given";
+			return -EOPNOTSUPP;
+		}
+		why = device ? "chosen by configuration (device given)" : "chosen by configuration";
+		ops = &hv_transport_uio_ops;
+		path = device;
+		break;
 	case _HV_TRANSPORT_KIND_MAX:
 	case _HV_TRANSPORT_KIND_INVALID:
 	default:
@@ -106,14 +126,17 @@ int hv_transport_new(const hv_service *service, hv_transport_kind kind, const ch
 	if (!t)
 		return -ENOMEM;
 
-	t->device = strdup(path);
+	/* UIO without a device: found in sysfs at open, until then "uio:sysfs". */
+	t->device = strdup(path ? path : "uio:sysfs");
 	if (!t->device) {
 		free(t);
 		return -ENOMEM;
 	}
 	t->ops = ops;
 	t->service = service;
-	t->kind = ops == &hv_transport_netlink_ops ? HV_TRANSPORT_NETLINK : HV_TRANSPORT_CHARDEV;
+	t->kind = ops == &hv_transport_netlink_ops ? HV_TRANSPORT_NETLINK
+		: ops == &hv_transport_uio_ops	   ? HV_TRANSPORT_UIO
+						   : HV_TRANSPORT_CHARDEV;
 	t->fd = -1;
 	t->handshake_timeout_ms = 5000;
 	t->legacy_fallback_ms = 1000;

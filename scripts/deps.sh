@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
 	gcc make cmake pkgconf
-	libglib2.0-dev libmount-dev libnl-3-dev libcmocka-dev libfuse3-dev fuse3
+	libglib2.0-dev libmount-dev libnl-3-dev libnl-route-3-dev libcmocka-dev libfuse3-dev fuse3
 	e2fsprogs xfsprogs btrfs-progs util-linux kmod
 	clang libclang-rt-14-dev
 )

@@ -195,6 +195,11 @@ const char *emu_chardev_name(const struct emu_chardev *c)
 	return c->svc->name;
 }
 
+const struct emu_svc *emu_chardev_svc(const struct emu_chardev *c)
+{
+	return c->svc;
+}
+
 static void dev_event(struct emu_chardev *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

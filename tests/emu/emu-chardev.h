@@ -34,7 +34,10 @@
  *          unless a request was sent (read or not). Status: the first 4
  *          bytes, or, after a legacy op 4 registration, HV_S_CONT when
  *          body.kvp_enum_data.data.key is empty, else 0. The op is byte 0,
- *          the pool byte 1.
+ *          the pool byte 1. Simplified: before registration the real
+ *          driver leaves host requests in the channel (and fails them only
+ *          after HV_UTIL_NEGO_TIMEOUT); here they fail at once like VSS's,
+ *          so a KVP host side waits for the registration before posting.
  *   FCOPY  hv_fcopy.c (Linux <= 6.9): every write must be 4 bytes, else
  *          EINVAL. Before registration it is the version: 1 (a u32 1 is
  *          queued), 0 (no answer), anything else EINVAL. Once registered a
@@ -174,6 +177,7 @@ unsigned int emu_chardev_count(struct emu_chardev *c);
 unsigned int emu_chardev_reg_seq(struct emu_chardev *c);
 enum emu_dev_state emu_chardev_state(struct emu_chardev *c);
 const char *emu_chardev_name(const struct emu_chardev *c);
+const struct emu_svc *emu_chardev_svc(const struct emu_chardev *c);
 
 /*
  * Netlink mode (emu-netlink.c): no FUSE file is served; every message the

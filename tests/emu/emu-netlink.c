@@ -118,7 +118,8 @@ static void nl_received(struct emu_netlink *nl, const uint8_t *buf, size_t n, ui
 	pthread_mutex_lock(&nl->lock);
 	legacy = nl->legacy;
 	pthread_mutex_unlock(&nl->lock);
-	if (legacy && f.len && f.data[0] == HV_VSS_OP_REGISTER1) {
+	if (legacy && f.len && f.data[0] == HV_VSS_OP_REGISTER1 &&
+	    emu_chardev_svc(nl->c)->kind == EMU_SVC_KIND_VSS) {
 		/* the old vss_cn_callback(): not REGISTER while waiting for a daemon, no answer */
 		nl_event(nl, "legacy driver: op %u from port %u ignored (spurious call, no answer)",
 			 f.data[0], port);
@@ -140,8 +141,8 @@ static void nl_received(struct emu_netlink *nl, const uint8_t *buf, size_t n, ui
 	 */
 	if (old != port) {
 		nl_event(nl, "daemon at port %u%s", port, old ? " (a new socket)" : "");
-	} else if (f.len && f.data[0] != HV_VSS_OP_REGISTER && f.data[0] != HV_VSS_OP_REGISTER1 &&
-		   f.seq != seq) {
+	} else if (f.len && f.data[0] != emu_chardev_svc(nl->c)->reg_op_legacy &&
+		   f.data[0] != emu_chardev_svc(nl->c)->reg_op && f.seq != seq) {
 		nl_event(nl, "reply with seq %u answers an earlier message (last sent: seq %u)",
 			 f.seq, seq);
 		late = true;

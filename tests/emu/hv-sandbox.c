@@ -114,6 +114,7 @@ struct options {
 	unsigned n_copy;
 	unsigned timeout;
 	bool allow_frozen;
+	bool sysfs;             /* a read-only sysfs at /sys (KVP: /sys/class/net) */
 	bool test_foreign_mount;
 	char **command;
 };
@@ -1413,6 +1414,13 @@ static int enter_root(const struct sandbox *sb)
 		return log_errno(-errno, "rmdir /.oldroot");
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return log_errno(-errno, "mount /proc");
+	if (sb->opt->sysfs) {
+		if (mkdir("/sys", 0555) < 0 && errno != EEXIST)
+			return log_errno(-errno, "mkdir /sys");
+		if (mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  NULL) < 0)
+			return log_errno(-errno, "mount /sys");
+	}
 	return 0;
 }
 
@@ -2182,6 +2190,7 @@ static void usage(FILE *f)
 		"  --copy PATH        copy an executable and its libraries to /bin (repeatable)\n"
 		"  --timeout SEC      kill COMMAND after SEC seconds, 0 = never (default %d)\n"
 		"  --allow-frozen     do not fail when COMMAND leaves a file system frozen\n"
+		"  --sysfs            mount a read-only sysfs at /sys (network interfaces for KVP)\n"
 		"  --verbose          log setup and teardown with timings\n"
 		"\n"
 		"Exit status: COMMAND's (128+N if killed by signal N), 3 if it left a file\n"
@@ -2220,6 +2229,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "copy", required_argument, NULL, 'C' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "allow-frozen", no_argument, NULL, 'a' },
+		{ "sysfs", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "test-foreign-mount", no_argument, NULL, 'T' },
@@ -2292,6 +2302,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'a':
 			opt->allow_frozen = true;
+			break;
+		case 'S':
+			opt->sysfs = true;
 			break;
 		case 'v':
 			verbose = true;

@@ -5,7 +5,7 @@
 # systemd package does not start it: it is not PID 1 in a container.
 set -euo pipefail
 packages=(dpkg-dev debhelper lintian fakeroot systemd pkgconf cmake rpm
-	libglib2.0-dev libmount-dev libnl-3-dev libcmocka-dev libfuse3-dev)
+	libglib2.0-dev libmount-dev libnl-3-dev libnl-route-3-dev libcmocka-dev libfuse3-dev)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

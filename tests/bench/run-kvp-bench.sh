@@ -1,0 +1,127 @@
+#!/bin/bash
+# run-kvp-bench.sh [--build DIR] [--records "10 1000 10000"] [--count 200]
+#                  [--upstream PATH] [--ours PATH] [--ours-args "ARGS"] [--out FILE|-]
+#
+# The KVP request benchmark. For each daemon (Debian's upstream
+# hv_kvp_daemon from .reference/, and ours when PATH exists, by default
+# BUILD/hv_kvp/hv_kvp_daemon) one hv-sandbox run of tests/emu/hv-emu-kvp
+# does, for each RECORDS: pool 1 is seeded with RECORDS records, then COUNT
+# SETs of existing keys, COUNT GETs, COUNT ENUMERATEs of random indexes and
+# min(COUNT, RECORDS) DELETEs of distinct keys (same seed, so the same keys
+# for both daemons). Per op and size: operations per second, p50/p99
+# latency (request posted to reply written, through the FUSE device) and the
+# daemon's CPU time per operation (all its threads, /proc schedstat).
+# The pools live on the sandbox's tmpfs root. Prints a table and the
+# ratios ours/upstream (time: below 1 is better for ours; ops/s: above 1),
+# and keeps the whole output in tests/bench/results/ (or --out).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=""
+records="10 1000 10000"
+count=200
+ours=""
+ref=""
+ours_args="--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv"
+out=""
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) build=$2; shift 2 ;;
+	--records) records=$2; shift 2 ;;
+	--count) count=$2; shift 2 ;;
+	--ours) ours=$2; shift 2 ;;
+	--upstream) ref=$2; shift 2 ;;
+	--ours-args) ours_args=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+	*) echo "unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+[ "$(id -u)" -eq 0 ] || { echo "skipped: needs root"; exit 77; }
+
+if [ -z "$build" ]; then
+	build="$top/build"
+	cmake -S "$top" -B "$build" >/dev/null
+	cmake --build "$build" -j2 --target hv-emu-kvp hv-sandbox >/dev/null
+fi
+[ -n "$ours" ] || ours="$build/hv_kvp/hv_kvp_daemon"
+
+[ -n "$ref" ] || ref="$top/.reference/usr/sbin/hv_kvp_daemon"
+run=$top/tests/integration/kvp-run.sh
+emu=$build/tests/emu/hv-emu-kvp
+sandbox=$build/tests/emu/hv-sandbox
+[ -x "$ref" ] || { echo "skipped: no upstream daemon at $ref (scripts/deps.sh)"; exit 77; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+steps=()
+for r in $records; do
+	steps+=("bench:$r:$count")
+done
+
+daemons=(upstream)
+[ -x "$ours" ] && daemons+=(ours)
+
+for d in "${daemons[@]}"; do
+	if [ "$d" = upstream ]; then
+		path=$ref args="-n"
+	else
+		path=$ours args=$ours_args
+	fi
+	echo "== $d: $path $args" >&2
+	if ! KVP_DAEMON_ARGS=$args KVP_OUT="$work/$d.out" KVP_TIMEOUT=3600 \
+		"$run" "$sandbox" "$emu" "$path" --quiet --seed 1 "${steps[@]}"; then
+		echo "run-kvp-bench: the $d run failed:" >&2
+		tail -20 "$work/$d.out" >&2
+		exit 1
+	fi
+	grep '^B| ' "$work/$d.out" | sed "s/^B| /daemon=$d /" >>"$work/all"
+done
+
+report() {
+	echo "KVP bench $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, count $count, records: $records"
+	echo "upstream: $ref"
+	[ -x "$ours" ] && echo "ours:     $ours $ours_args" || echo "ours:     not built ($ours)"
+	echo
+	awk '
+	function v(k,  i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } return "" }
+	{
+		key = v("op") " " v("records"); d = v("daemon")
+		if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+		ops[d, key] = v("ops_per_s"); p50[d, key] = v("p50_us"); p99[d, key] = v("p99_us")
+		cpu[d, key] = v("cpu_us_per_op"); cnt[d, key] = v("count"); ok[d, key] = v("ok")
+		if (d == "ours") have_ours = 1
+	}
+	END {
+		printf "%-10s %7s %-9s %6s %5s %10s %9s %9s %10s\n", "op", "records", "daemon", "count", "ok", "ops/s", "p50 us", "p99 us", "cpu us/op"
+		for (i = 1; i <= n; i++) {
+			k = order[i]; split(k, kk, " ")
+			for (j = 0; j < 2; j++) {
+				d = j ? "ours" : "upstream"
+				if (!((d, k) in ops)) continue
+				printf "%-10s %7s %-9s %6s %5s %10s %9s %9s %10s\n", kk[1], kk[2], d, cnt[d, k], ok[d, k], ops[d, k], p50[d, k], p99[d, k], cpu[d, k]
+			}
+		}
+		if (!have_ours) exit
+		printf "\nratios ours/upstream\n%-10s %7s %8s %8s %8s %10s\n", "op", "records", "ops/s", "p50", "p99", "cpu/op"
+		for (i = 1; i <= n; i++) {
+			k = order[i]; split(k, kk, " ")
+			if (!(("ours", k) in ops) || !(("upstream", k) in ops)) continue
+			printf "%-10s %7s %8.2f %8.2f %8.2f %10.2f\n", kk[1], kk[2],
+				ops["upstream", k] ? ops["ours", k] / ops["upstream", k] : 0,
+				p50["upstream", k] ? p50["ours", k] / p50["upstream", k] : 0,
+				p99["upstream", k] ? p99["ours", k] / p99["upstream", k] : 0,
+				cpu["upstream", k] ? cpu["ours", k] / cpu["upstream", k] : 0
+		}
+	}' "$work/all"
+}
+
+if [ "$out" = "-" ]; then
+	report
+else
+	[ -n "$out" ] || { mkdir -p "$top/tests/bench/results"; out="$top/tests/bench/results/kvp-$(date -u +%Y%m%d-%H%M%S).txt"; }
+	report | tee "$out"
+	echo "(kept in $out)" >&2
+fi

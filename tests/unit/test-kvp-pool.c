@@ -1,0 +1,713 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "hv-log.h"
+#include "kvp-pool.h"
+
+#define REC HV_KVP_POOL_RECORD_SIZE
+
+static char *dir;
+
+static int setup(void **state)
+{
+	dir = g_dir_make_tmp("hv-kvp-pool-XXXXXX", NULL);
+	assert_non_null(dir);
+	return 0;
+}
+
+static void rm_rf(const char *path)
+{
+	g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree char *p = g_build_filename(path, name, NULL);
+
+		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+			rm_rf(p);
+		else
+			g_unlink(p);
+	}
+	g_rmdir(path);
+}
+
+static int teardown(void **state)
+{
+	rm_rf(dir);
+	g_clear_pointer(&dir, g_free);
+	return 0;
+}
+
+static char *path_in_dir(const char *name)
+{
+	return g_build_filename(dir, name, NULL);
+}
+
+/* Copies a fixture into the test directory as .kvp_pool_1; returns its path. */
+static char *fixture(const char *name)
+{
+	g_autofree char *src = g_build_filename(HV_FIXTURES_DIR, "kvp", name, NULL);
+	g_autofree char *data = NULL;
+	char *dst = path_in_dir(".kvp_pool_1");
+	gsize len;
+
+	assert_true(g_file_get_contents(src, &data, &len, NULL));
+	assert_true(g_file_set_contents(dst, data, (gssize)len, NULL));
+	return dst;
+}
+
+static GBytes *read_file(const char *path)
+{
+	g_autofree char *data = NULL;
+	gsize len;
+
+	assert_true(g_file_get_contents(path, &data, &len, NULL));
+	return g_bytes_new_take(g_steal_pointer(&data), len);
+}
+
+/* One record in the upstream layout, zero-padded. */
+static void make_record(uint8_t rec[REC], const char *key, const char *value)
+{
+	memset(rec, 0, REC);
+	memcpy(rec, key, strlen(key));
+	memcpy(rec + HV_KVP_MAX_KEY_SIZE, value, strlen(value));
+}
+
+static void append_raw(int fd, const char *key, const char *value)
+{
+	uint8_t rec[REC];
+
+	make_record(rec, key, value);
+	assert_int_equal(lseek(fd, 0, SEEK_END) >= 0, 1);
+	assert_int_equal(write(fd, rec, REC), REC);
+}
+
+/* The file must hold exactly these records, zero-padded, in this order. */
+static void assert_file_records(const char *path, const char *const *kv, size_t n)
+{
+	g_autoptr(GBytes) b = read_file(path);
+	const uint8_t *d = g_bytes_get_data(b, NULL);
+
+	assert_int_equal(g_bytes_get_size(b), n * REC);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t want[REC];
+
+		make_record(want, kv[2 * i], kv[2 * i + 1]);
+		assert_memory_equal(d + i * REC, want, REC);
+	}
+}
+
+static void assert_record(kvp_pool *p, guint i, const char *key, const char *value)
+{
+	const kvp_record *r = kvp_pool_get_at(p, i);
+
+	assert_non_null(r);
+	assert_string_equal(r->key, key);
+	assert_string_equal(r->value, value);
+}
+
+static void test_upstream_fixture(void **state)
+{
+	g_autofree char *path = fixture("upstream-pool");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	g_autofree char *k511 = g_strnfill(511, 'K');
+	g_autofree char *v2047 = g_strnfill(2047, 'v');
+
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 6);
+	assert_int_equal(kvp_pool_n_invalid(p), 0);
+	assert_int_equal(kvp_pool_trailing_bytes(p), 0);
+	/* Stale bytes after the NULs are not part of the strings. */
+	assert_record(p, 0, "ProvisioningState", "Ready");
+	assert_record(p, 1, "Grüße", "日本語のテキスト");
+	assert_record(p, 2, "B", "second");
+	assert_record(p, 3, k511, v2047);
+	assert_record(p, 4, "empty-value", "");
+	assert_int_equal(strlen(kvp_pool_get_at(p, 5)->value), 1023);
+	assert_null(kvp_pool_get_at(p, 6));
+	assert_string_equal(kvp_pool_lookup(p, "B"), "second");
+	assert_null(kvp_pool_lookup(p, "b"));
+	assert_null(kvp_pool_lookup(p, "Ready"));
+}
+
+static void test_write_is_upstream_layout(void **state)
+{
+	g_autofree char *path = fixture("upstream-pool");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	g_autoptr(GBytes) before = read_file(path);
+	g_autoptr(GBytes) after = NULL;
+	const uint8_t *a;
+
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_set(p, "new", "value"), 0);
+
+	after = read_file(path);
+	a = g_bytes_get_data(after, NULL);
+	assert_int_equal(g_bytes_get_size(after), 7 * REC);
+	/* Every old record re-written as its strings, zero-padded. */
+	for (guint i = 0; i < 6; i++) {
+		const kvp_record *r = kvp_pool_get_at(p, i);
+		uint8_t want[REC];
+
+		make_record(want, r->key, r->value);
+		assert_memory_equal(a + i * REC, want, REC);
+	}
+	{
+		uint8_t want[REC];
+
+		make_record(want, "new", "value");
+		assert_memory_equal(a + 6 * REC, want, REC);
+	}
+
+	/* A second reader sees the same. */
+	{
+		g_autoptr(kvp_pool) q = kvp_pool_new(path, 0644);
+
+		assert_int_equal(kvp_pool_refresh(q), 1);
+		assert_int_equal(kvp_pool_count(q), 7);
+		assert_record(q, 1, "Grüße", "日本語のテキスト");
+		assert_record(q, 6, "new", "value");
+	}
+}
+
+static void test_upsert_keeps_position(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_0");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1", "b", "two", "c", "3" };
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	assert_int_equal(kvp_pool_set(p, "c", "3"), 0);
+	assert_int_equal(kvp_pool_set(p, "b", "two"), 0);
+	assert_int_equal(kvp_pool_count(p), 3);
+	assert_record(p, 1, "b", "two");
+	assert_file_records(path, want, 3);
+
+	/* A shorter value leaves no stale bytes behind. */
+	assert_int_equal(kvp_pool_set(p, "b", "t"), 0);
+	{
+		static const char *const want2[] = { "a", "1", "b", "t", "c", "3" };
+
+		assert_file_records(path, want2, 3);
+	}
+}
+
+static void test_delete_moves_later_records_up(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_0");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1", "c", "3", "d", "4" };
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	assert_int_equal(kvp_pool_set(p, "c", "3"), 0);
+	assert_int_equal(kvp_pool_set(p, "d", "4"), 0);
+	assert_int_equal(kvp_pool_delete(p, "b"), 0);
+	assert_int_equal(kvp_pool_count(p), 3);
+	assert_record(p, 0, "a", "1");
+	assert_record(p, 1, "c", "3");
+	assert_record(p, 2, "d", "4");
+	assert_file_records(path, want, 3);
+
+	assert_int_equal(kvp_pool_delete(p, "b"), -ENOENT);
+	assert_int_equal(kvp_pool_delete(p, "d"), 0);
+	assert_int_equal(kvp_pool_delete(p, "a"), 0);
+	assert_int_equal(kvp_pool_delete(p, "c"), 0);
+	assert_int_equal(kvp_pool_count(p), 0);
+	assert_file_records(path, NULL, 0);
+	/* A new key after a delete goes at the end. */
+	assert_int_equal(kvp_pool_set(p, "e", "5"), 0);
+	assert_record(p, 0, "e", "5");
+}
+
+static void test_duplicates(void **state)
+{
+	g_autofree char *path = fixture("duplicates-pool");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const after_set[] = { "dup", "changed", "other", "o", "dup", "second" };
+	static const char *const after_delete[] = { "other", "o", "dup", "second" };
+
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 3);
+	assert_string_equal(kvp_pool_lookup(p, "dup"), "first");
+
+	/* As upstream: SET and DELETE act on the first record with the key. */
+	assert_int_equal(kvp_pool_set(p, "dup", "changed"), 0);
+	assert_file_records(path, after_set, 3);
+	assert_int_equal(kvp_pool_delete(p, "dup"), 0);
+	assert_file_records(path, after_delete, 2);
+	assert_string_equal(kvp_pool_lookup(p, "dup"), "second");
+}
+
+static void test_limits(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_0");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	g_autofree char *k511 = g_strnfill(511, 'k');
+	g_autofree char *k512 = g_strnfill(512, 'k');
+	g_autofree char *v2047 = g_strnfill(2047, 'v');
+	g_autofree char *v2048 = g_strnfill(2048, 'v');
+
+	assert_int_equal(kvp_pool_set(p, k511, v2047), 0);
+	assert_int_equal(kvp_pool_set(p, k512, "x"), -E2BIG);
+	assert_int_equal(kvp_pool_set(p, "x", v2048), -E2BIG);
+	assert_int_equal(kvp_pool_set(p, "", "x"), -EINVAL);
+	assert_int_equal(kvp_pool_set(p, "x", ""), 0);
+	assert_int_equal(kvp_pool_count(p), 2);
+
+	{
+		g_autoptr(kvp_pool) q = kvp_pool_new(path, 0644);
+
+		assert_int_equal(kvp_pool_refresh(q), 1);
+		assert_record(q, 0, k511, v2047);
+		assert_record(q, 1, "x", "");
+	}
+}
+
+static guint count_corrupt_copies(void)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+	guint n = 0;
+
+	while ((name = g_dir_read_name(d)))
+		if (g_str_has_prefix(name, ".kvp_pool_1.corrupt-"))
+			n++;
+	return n;
+}
+
+static void test_truncated(void **state)
+{
+	g_autofree char *path = fixture("truncated-pool");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "ProvisioningState", "Ready", "B", "second", "n",
+					    "v" };
+
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 2);
+	assert_int_equal(kvp_pool_trailing_bytes(p), 1000);
+	assert_record(p, 0, "ProvisioningState", "Ready");
+	assert_record(p, 1, "B", "second");
+
+	/* The first write keeps the original bytes next to the pool. */
+	assert_int_equal(count_corrupt_copies(), 0);
+	assert_int_equal(kvp_pool_set(p, "n", "v"), 0);
+	assert_file_records(path, want, 3);
+	assert_int_equal(count_corrupt_copies(), 1);
+	assert_int_equal(kvp_pool_trailing_bytes(p), 0);
+	{
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		const char *name;
+
+		while ((name = g_dir_read_name(d)))
+			if (g_str_has_prefix(name, ".kvp_pool_1.corrupt-")) {
+				g_autofree char *copy = path_in_dir(name);
+				g_autoptr(GBytes) b = read_file(copy);
+
+				assert_int_equal(g_bytes_get_size(b), 2 * REC + 1000);
+			}
+	}
+
+	/* A healthy file is not copied again. */
+	assert_int_equal(kvp_pool_set(p, "n", "w"), 0);
+	assert_int_equal(count_corrupt_copies(), 1);
+}
+
+static void test_unterminated(void **state)
+{
+	g_autofree char *path = fixture("unterminated-pool");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 2);
+	assert_int_equal(kvp_pool_n_invalid(p), 2);
+	assert_record(p, 0, "ProvisioningState", "Ready");
+	assert_record(p, 1, "B", "second");
+	assert_null(kvp_pool_lookup(p, "bad-value"));
+}
+
+/* Random files: never a crash; what is read is rewritten as whole records. */
+static void test_random_files(void **state)
+{
+	g_autoptr(GRand) rand = g_rand_new_with_seed(42);
+	g_autofree char *path = path_in_dir(".kvp_pool_2");
+
+	for (int i = 0; i < 200; i++) {
+		g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+		gsize len = (gsize)g_rand_int_range(rand, 0, 4 * REC + 100);
+		g_autofree uint8_t *data = g_malloc(len + 1);
+		int nul_every = g_rand_int_range(rand, 1, 3000);
+		struct stat st;
+
+		for (gsize k = 0; k < len; k++)
+			data[k] = g_rand_int_range(rand, 0, nul_every) == 0 ? 0 :
+									     (uint8_t)g_rand_int(rand);
+		assert_true(g_file_set_contents(path, (const char *)data, (gssize)len, NULL));
+
+		assert_int_equal(kvp_pool_refresh(p), 1);
+		assert_true(kvp_pool_count(p) + kvp_pool_n_invalid(p) == len / REC);
+		assert_int_equal(kvp_pool_trailing_bytes(p), len % REC);
+		for (guint k = 0; k < kvp_pool_count(p); k++) {
+			assert_true(strlen(kvp_pool_get_at(p, k)->key) < HV_KVP_MAX_KEY_SIZE);
+			assert_true(strlen(kvp_pool_get_at(p, k)->value) < HV_KVP_MAX_VALUE_SIZE);
+		}
+		if (kvp_pool_count(p) > 0 && kvp_pool_get_at(p, 0)->key[0] != '\0') {
+			g_autofree char *key = g_strdup(kvp_pool_get_at(p, 0)->key);
+
+			assert_int_equal(kvp_pool_delete(p, key), 0);
+			assert_int_equal(stat(path, &st), 0);
+			assert_int_equal(st.st_size % REC, 0);
+		}
+	}
+}
+
+static void test_empty_and_missing(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_4");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0600);
+	struct stat st;
+
+	/* Missing file: an empty pool, nothing created by reading. */
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 0);
+	assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+	assert_int_equal(kvp_pool_refresh(p), 0);
+
+	assert_int_equal(kvp_pool_create_file(p), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 0);
+
+	/* create_file never truncates. */
+	assert_int_equal(kvp_pool_set(p, "k", "v"), 0);
+	assert_int_equal(kvp_pool_create_file(p), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, REC);
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+static void test_utf8(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	g_autoptr(kvp_pool) q = kvp_pool_new(path, 0644);
+	static const char *const keys[] = { "Ключ", "键", "🔑emoji", "mixed ascii é" };
+	static const char *const values[] = { "значение", "值", "🗝️ value", "ü\tnewline\nend" };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+		assert_int_equal(kvp_pool_set(p, keys[i], values[i]), 0);
+
+	assert_int_equal(kvp_pool_refresh(q), 1);
+	for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+		assert_record(q, (guint)i, keys[i], values[i]);
+		assert_string_equal(kvp_pool_lookup(q, keys[i]), values[i]);
+	}
+}
+
+static void test_reload_only_on_change(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	g_autoptr(kvp_pool) other = kvp_pool_new(path, 0644);
+	guint n0;
+	int fd;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	n0 = kvp_pool_n_loads(p);
+	/* Our own write needs no read, nor does an unchanged file. */
+	assert_int_equal(kvp_pool_refresh(p), 0);
+	assert_int_equal(kvp_pool_refresh(p), 0);
+	assert_int_equal(kvp_pool_n_loads(p), n0);
+
+	/* An appender such as cloud-init: in place, under flock. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	append_raw(fd, "cloud-init", "appended");
+	close(fd);
+
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_n_loads(p), n0 + 1);
+	assert_record(p, 1, "cloud-init", "appended");
+	assert_int_equal(kvp_pool_refresh(p), 0);
+	assert_int_equal(kvp_pool_n_loads(p), n0 + 1);
+
+	/* Another writer replacing the file (a new inode). */
+	assert_int_equal(kvp_pool_set(other, "b", "2"), 0);
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 3);
+
+	/* Same size, rewritten in place: the mtime (ns) tells. */
+	{
+		uint8_t rec[REC];
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		make_record(rec, "a", "X");
+		assert_int_equal(pwrite(fd, rec, REC, 0), REC);
+		close(fd);
+	}
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_record(p, 0, "a", "X");
+
+	/* Removed: an empty pool. */
+	assert_int_equal(g_unlink(path), 0);
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), 0);
+}
+
+static void test_write_merges_concurrent_append(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1", "ext", "x", "b", "2" };
+	int fd;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	/* Appended after our last read: the next write must not lose it. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	append_raw(fd, "ext", "x");
+	close(fd);
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	assert_file_records(path, want, 3);
+}
+
+/* Forks a child that takes a lock on @path, holds it for @hold_ms, appends a record. */
+static pid_t locker(const char *path, bool use_flock, int hold_ms, int *ret_ready_fd)
+{
+	int pipefd[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		struct timespec ts = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
+
+		if (fd < 0)
+			_exit(10);
+		if (use_flock ? flock(fd, LOCK_EX) : fcntl(fd, F_SETLKW, &fl))
+			_exit(11);
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(12);
+		nanosleep(&ts, NULL);
+		append_raw(fd, use_flock ? "by-flock-holder" : "by-fcntl-holder", "child");
+		_exit(0);
+	}
+
+	close(pipefd[1]);
+	*ret_ready_fd = pipefd[0];
+	return pid;
+}
+
+static void lock_interplay(bool use_flock)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	const char *child_key = use_flock ? "by-flock-holder" : "by-fcntl-holder";
+	int ready, status;
+	gint64 t0, elapsed;
+	char c;
+	pid_t pid;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	pid = locker(path, use_flock, 300, &ready);
+	assert_int_equal(read(ready, &c, 1), 1);
+	close(ready);
+
+	t0 = g_get_monotonic_time();
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	elapsed = g_get_monotonic_time() - t0;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* We waited for the holder, then read what it appended before writing. */
+	assert_true(elapsed >= 250 * 1000);
+	{
+		const char *want[] = { "a", "1", child_key, "child", "b", "2" };
+
+		assert_file_records(path, want, 3);
+	}
+}
+
+static void test_flock_holder_blocks_write(void **state)
+{
+	lock_interplay(true);
+}
+
+static void test_fcntl_holder_blocks_write(void **state)
+{
+	lock_interplay(false);
+}
+
+static void test_lock_timeout(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1" };
+	int ready, status;
+	gint64 t0, elapsed;
+	char c;
+	pid_t pid;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	kvp_pool_set_lock_timeout(p, 200);
+
+	/* A holder that does not let go in time: the write fails, nothing changes. */
+	pid = locker(path, true, 1500, &ready);
+	assert_int_equal(read(ready, &c, 1), 1);
+	close(ready);
+	t0 = g_get_monotonic_time();
+	assert_int_equal(kvp_pool_set(p, "b", "2"), -ETIMEDOUT);
+	elapsed = g_get_monotonic_time() - t0;
+	assert_true(elapsed >= 150 * 1000 && elapsed < 1200 * 1000);
+	assert_file_records(path, want, 1);
+	assert_int_equal(kvp_pool_count(p), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	/* Then it works again, with what the holder appended. */
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	assert_int_equal(kvp_pool_count(p), 3);
+	assert_record(p, 1, "by-flock-holder", "child");
+}
+
+static void test_late_append_to_replaced_inode(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1", "b", "2", "late", "appender" };
+	int fd;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	/* An appender opens the pool, then waits for the lock... */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	/* ...while we replace the file... */
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	/* ...and appends to the old inode once it gets the lock. */
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	append_raw(fd, "late", "appender");
+	close(fd);
+
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_file_records(path, want, 3);
+	assert_record(p, 2, "late", "appender");
+	/* A failed delete still writes late appends it merged. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(kvp_pool_set(p, "b", "two"), 0);
+	append_raw(fd, "late2", "x");
+	close(fd);
+	assert_int_equal(kvp_pool_delete(p, "no-such-key"), -ENOENT);
+	{
+		static const char *const want2[] = { "a", "1", "b", "two", "late", "appender",
+						     "late2", "x" };
+
+		assert_file_records(path, want2, 4);
+	}
+
+	/* Merged once only. */
+	assert_int_equal(kvp_pool_refresh(p), 0);
+	assert_int_equal(kvp_pool_set(p, "c", "3"), 0);
+	assert_int_equal(kvp_pool_count(p), 5);
+}
+
+static void test_pools_open_creates_five(void **state)
+{
+	g_autofree char *sub = path_in_dir("var/lib/hyperv");
+	g_autoptr(kvp_pools) pools = NULL;
+	struct stat st;
+
+	assert_int_equal(kvp_pools_open(sub, 0640, false, &pools), 0);
+	assert_false(g_file_test(sub, G_FILE_TEST_EXISTS));
+	g_clear_pointer(&pools, kvp_pools_free);
+
+	assert_int_equal(kvp_pools_open(sub, 0640, true, &pools), 0);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	for (int i = 0; i < 5; i++) {
+		g_autofree char *name = g_strdup_printf(".kvp_pool_%d", i);
+		g_autofree char *path = g_build_filename(sub, name, NULL);
+
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_size, 0);
+		assert_int_equal(st.st_mode & 07777, 0640);
+		assert_string_equal(kvp_pool_get_path(pools->pool[i]), path);
+	}
+
+	/* An existing file gets the configured mode; a directory in the way is an error. */
+	{
+		g_autofree char *p1 = g_build_filename(sub, ".kvp_pool_1", NULL);
+		g_autofree char *p4 = g_build_filename(sub, ".kvp_pool_4", NULL);
+		g_autoptr(kvp_pools) again = NULL;
+
+		assert_int_equal(chmod(p1, 0644), 0);
+		assert_int_equal(kvp_pools_open(sub, 0600, true, &again), 0);
+		assert_int_equal(stat(p1, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		g_clear_pointer(&again, kvp_pools_free);
+
+		assert_int_equal(g_unlink(p4), 0);
+		assert_int_equal(g_mkdir(p4, 0755), 0);
+		assert_int_equal(kvp_pools_open(sub, 0640, true, &again), -EISDIR);
+		assert_null(again);
+		assert_int_equal(g_rmdir(p4), 0);
+	}
+
+	/* Existing contents are kept and read. */
+	assert_int_equal(kvp_pool_set(pools->pool[3], "PhysicalHostName", "HOST-01"), 0);
+	g_clear_pointer(&pools, kvp_pools_free);
+	assert_int_equal(kvp_pools_open(sub, 0640, true, &pools), 0);
+	assert_string_equal(kvp_pool_lookup(pools->pool[3], "PhysicalHostName"), "HOST-01");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_upstream_fixture, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_is_upstream_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upsert_keeps_position, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_moves_later_records_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unterminated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_and_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_only_on_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_merges_concurrent_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flock_holder_blocks_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fcntl_holder_blocks_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_append_to_replaced_inode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pools_open_creates_five, setup, teardown),
+	};
+
+	hv_log_setup("test-kvp-pool", HV_LOG_TARGET_STDERR, false);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
