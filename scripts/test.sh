@@ -7,7 +7,7 @@
 #     finding ends the process with an error, and run-scenario.sh fails a
 #     scenario whose output holds a sanitizer report;
 #  3. build-fuzz/: the libFuzzer targets (clang), each replaying its corpus
-#     and regression inputs, then fuzzing for HV_FUZZ_SECONDS (10) seconds.
+#     and regression inputs, then fuzzing for HV_FUZZ_SECONDS (8) seconds.
 # Arguments go to ctest in stage 1 only (e.g. -R vss-backup).
 # HV_TEST_STAGES picks stages (default "normal asan fuzz").
 set -uo pipefail
