@@ -56,7 +56,8 @@ stage_fuzz() {
 	# -Werror belongs to the gcc build: clang flags -Wcast-qual inside GLib's
 	# g_utf8_next_char() macro (hv_kvp/kvp-osinfo.c).
 	CC=clang cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHV_WERROR=OFF \
-		-DHV_FUZZ=ON -DHV_SANITIZE=address,undefined >/dev/null || return 1
+		-DHV_FUZZ=ON -DHV_SANITIZE=address,undefined \
+		-DHV_FUZZ_SECONDS="${HV_FUZZ_SECONDS:-8}" >/dev/null || return 1
 	cmake --build "$build" -j"$(nproc)" --target hv-fuzz-all -- --no-print-directory \
 		>/dev/null || return 1
 	(cd "$build" && ctest --output-on-failure -L fuzz)
