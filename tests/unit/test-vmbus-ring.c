@@ -34,7 +34,8 @@ static fixture *fixture_new(uint32_t dsize)
 
 	assert_non_null(f);
 	f->size = HV_RING_HDR_SIZE + dsize;
-	f->mem = aligned_alloc(4096, f->size);
+	/* C11 aligned_alloc(): the size must be a multiple of the alignment */
+	f->mem = aligned_alloc(4096, (f->size + 4095) & ~(size_t)4095);
 	assert_non_null(f->mem);
 	memset(f->mem, 0xcc, f->size);
 	assert_int_equal(hv_ring_attach(&f->r, f->mem, f->size), 0);
