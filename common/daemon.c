@@ -137,6 +137,8 @@ static int load_config(hv_daemon *d)
 	g_autofree char *error = NULL;
 	g_autofree char *dir = NULL;
 	g_autoptr(GPtrArray) unknown = NULL;
+	g_autoptr(GStrvBuilder) known = g_strv_builder_new();
+	g_auto(GStrv) known_keys = NULL;
 	static const char *const common_keys[] = { "daemon.runtime-dir", "daemon.log-target",
 						   "daemon.debug", NULL };
 	bool debug = false;
@@ -148,23 +150,16 @@ static int load_config(hv_daemon *d)
 		return r;
 	}
 
-	unknown = hv_config_unknown_keys(d->config, NULL);
-	for (guint i = 0; i < unknown->len; i++) {
-		const char *u = g_ptr_array_index(unknown, i);
-		const char *key = strrchr(u, ']');
-		g_autofree char *full = NULL;
-		const char *grp = strrchr(u, '[');
-
-		if (!key || !grp)
-			continue;
-
-		full = g_strdup_printf("%.*s.%s", (int)(key - grp - 1), grp + 1, key + 2);
-		if (g_strv_contains(common_keys, full) ||
-		    (d->ops->known_keys && g_strv_contains(d->ops->known_keys, full)))
-			continue;
-
-		g_warning("Unknown configuration key %s, ignoring", u);
-	}
+	/* The keys are matched as names, never parsed back out of the message. */
+	for (const char *const *k = common_keys; *k; k++)
+		g_strv_builder_add(known, *k);
+	for (const char *const *k = d->ops->known_keys; k && *k; k++)
+		g_strv_builder_add(known, *k);
+	known_keys = g_strv_builder_end(known);
+	unknown = hv_config_unknown_keys(d->config, (const char *const *)known_keys);
+	for (guint i = 0; i < unknown->len; i++)
+		g_warning("Unknown configuration key %s, ignoring",
+			  (const char *)g_ptr_array_index(unknown, i));
 
 	r = hv_config_get_bool(d->config, "daemon", "debug", false, &debug, &error);
 	if (r < 0) {

@@ -368,8 +368,14 @@ static int run_freeze_hooks(vss_daemon *v)
 	if (r < 0)
 		return hv_log_errno(r, "Failed to read the hook directory %s: %m", v->cfg.hooks_dir);
 
-	for (guint i = 0; i < skipped->len; i++)
-		g_debug("Hook skipped: %s", (const char *)g_ptr_array_index(skipped, i));
+	for (guint i = 0; i < skipped->len; i++) {
+		const char *why = g_ptr_array_index(skipped, i);
+
+		if (vss_hook_skip_is_refusal(why))
+			g_warning("Hook not run: %s", why);
+		else
+			g_debug("Hook skipped: %s", why);
+	}
 
 	for (guint i = 0; i < hooks->len; i++) {
 		const char *path = g_ptr_array_index(hooks, i);
@@ -922,7 +928,6 @@ static void print_status(vss_daemon *v)
 
 static int vss_command(hv_daemon *d)
 {
-	g_autofree char *marker = NULL;
 	vss_daemon *v;
 	int r;
 

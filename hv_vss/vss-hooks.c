@@ -41,6 +41,35 @@ static int by_name(gconstpointer a, gconstpointer b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * Why @path may not be trusted to run as root (following symlinks, as exec
+ * does): writable by group or others, or owned by somebody other than root
+ * and us. NULL when it is fine (or gone: the caller finds that out).
+ */
+#define REFUSED_WRITABLE "writable by group or others"
+#define REFUSED_OWNER "owned by another user than root"
+
+static const char *unsafe_owner_or_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return NULL;
+
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return REFUSED_WRITABLE;
+
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return REFUSED_OWNER;
+
+	return NULL;
+}
+
+bool vss_hook_skip_is_refusal(const char *entry)
+{
+	return entry && (strstr(entry, ": " REFUSED_WRITABLE) || strstr(entry, ": " REFUSED_OWNER));
+}
+
 int vss_hooks_list(const char *dir, GPtrArray **ret_hooks, GPtrArray **ret_skipped)
 {
 	g_autoptr(GPtrArray) hooks = g_ptr_array_new_with_free_func(g_free);
@@ -56,8 +85,23 @@ int vss_hooks_list(const char *dir, GPtrArray **ret_hooks, GPtrArray **ret_skipp
 	if (!d && !g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 		return g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_ACCES) ? -EACCES : -EIO;
 
+	/*
+	 * Hooks run as root: one that somebody else could have written or
+	 * replaced is not run, nor is anything in a directory others may write.
+	 */
+	if (d) {
+		const char *why = unsafe_owner_or_mode(dir);
+
+		if (why) {
+			g_ptr_array_add(skipped,
+					g_strdup_printf("%s: %s: no hook in it is run", dir, why));
+			g_clear_pointer(&d, g_dir_close);
+		}
+	}
+
 	while (d && (name = g_dir_read_name(d))) {
 		g_autofree char *path = g_build_filename(dir, name, NULL);
+		const char *why;
 		struct stat st;
 
 		if (vss_hook_name_ignored(name)) {
@@ -72,6 +116,12 @@ int vss_hooks_list(const char *dir, GPtrArray **ret_hooks, GPtrArray **ret_skipp
 
 		if (access(path, X_OK) < 0) {
 			g_ptr_array_add(skipped, g_strdup_printf("%s: not executable", name));
+			continue;
+		}
+
+		why = unsafe_owner_or_mode(path);
+		if (why) {
+			g_ptr_array_add(skipped, g_strdup_printf("%s: %s", name, why));
 			continue;
 		}
 

@@ -18,10 +18,16 @@ bool vss_hook_name_ignored(const char *name);
 
 /*
  * The hooks to run, sorted by name (full paths). A missing directory is an
- * empty list. Entries that are not regular executable files, or whose names
- * are ignored, go to @ret_skipped (may be NULL) as "name: why".
+ * empty list. Entries that are not regular executable files, whose names
+ * are ignored, or that are writable by group or others or owned by another
+ * user than root and us, go to @ret_skipped (may be NULL) as "name: why"; a
+ * directory that is itself writable by group or others or owned by another
+ * user yields no hooks at all (and one "dir: why: no hook in it is run").
  */
 int vss_hooks_list(const char *dir, GPtrArray **ret_hooks, GPtrArray **ret_skipped);
+
+/* Whether a @ret_skipped entry is a hook refused for its owner or mode (worth a warning). */
+bool vss_hook_skip_is_refusal(const char *entry);
 
 typedef struct vss_hook_result {
 	int status;        /* exit status, or -1 when killed */

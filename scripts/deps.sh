@@ -1,5 +1,6 @@
 #!/bin/bash
 # Installs what building, testing and the demo need on Debian 12 (as root).
+# clang and its runtime (libFuzzer) build the fuzz targets (tests/fuzz).
 # Skips apt entirely when everything is already there.
 set -euo pipefail
 
@@ -7,6 +8,7 @@ packages=(
 	gcc make cmake pkgconf
 	libglib2.0-dev libmount-dev libnl-3-dev libnl-route-3-dev libcmocka-dev libfuse3-dev fuse3
 	e2fsprogs xfsprogs btrfs-progs util-linux kmod
+	clang libclang-rt-14-dev
 )
 top=$(cd "$(dirname "$0")/.." && pwd)
 

@@ -4,7 +4,7 @@
 # sequence so far as "seq=...", so the daemon's log shows the order.
 set -e
 d=/tmp/vss.d
-mkdir -p "$d"
+mkdir -p -m 755 "$d"
 rec='printf "%s " "${0##*/}:$1" >> /tmp/hook-seq; read -r s < /tmp/hook-seq || true; echo "seq=$s"'
 
 hook() {
@@ -38,6 +38,15 @@ thawfail)
 	hook 10-first ""
 	hook 20-thaw-fails '[ "$1" = thaw ] && exit 1; exit 0'
 	hook 30-third ""
+	;;
+fds)
+	# What a hook inherits: only stdin, stdout and stderr (besides dash's
+	# own script fd and the fd of the directory it lists); every other fd
+	# of the daemon is close-on-exec.
+	hook 10-fds 'printf "fds="; for f in /proc/$$/fd/*; do printf "%s " "${f##*/}"; done; echo'
+	# Writable by others: refused, with a warning.
+	hook 20-writable ""
+	chmod 777 "$d/20-writable"
 	;;
 *)
 	echo "hooks-setup.sh: unknown kind '$1'" >&2

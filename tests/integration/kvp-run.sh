@@ -86,6 +86,14 @@ rc=$?
 [ -z "${KVP_OUT:-}" ] && cat "$out"
 [ "$rc" -ne 0 ] && exit "$rc"
 
+# Sanitized builds: a report from any process in the sandbox fails the run
+# (as in run-scenario.sh; a daemon stopped at the end is not judged by its status).
+if grep -Eq 'ERROR: (Address|Leak)Sanitizer|SUMMARY: UndefinedBehaviorSanitizer|: runtime error: ' "$out"; then
+	echo "kvp-run: a sanitizer reported an error"
+	grep -E -A20 'ERROR: (Address|Leak)Sanitizer|: runtime error: ' "$out" | head -n 60
+	exit 1
+fi
+
 if [ -n "${KVP_EXPECT:-}" ]; then
 	IFS=$'\n' read -r -d '' -a patterns < <(printf '%s' "${KVP_EXPECT//@@/$'\n'}" && printf '\0')
 	for p in "${patterns[@]}"; do

@@ -42,6 +42,14 @@ fi
 rc=${PIPESTATUS[0]}
 [ "$rc" -ne 0 ] && exit "$rc"
 
+# Sanitized builds (scripts/test.sh, build-asan): a report from any process
+# in the sandbox fails the scenario, even one from a daemon that the
+# emulator stopped at the end (whose exit status is not judged).
+if grep -Eq 'ERROR: (Address|Leak)Sanitizer|SUMMARY: UndefinedBehaviorSanitizer|: runtime error: ' "$out"; then
+	echo "run-scenario: a sanitizer reported an error (above)"
+	exit 1
+fi
+
 if [ -n "$expect" ]; then
 	IFS=$'\n' read -r -d '' -a patterns < <(printf '%s' "${expect//@@/$'\n'}" && printf '\0')
 	for p in "${patterns[@]}"; do

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <glib.h>
@@ -81,6 +82,50 @@ static void test_list(void **state)
 	assert_string_equal(g_ptr_array_index(hooks, 0), a);
 	assert_string_equal(g_ptr_array_index(hooks, 1), b);
 	assert_int_equal(skipped->len, 3);
+}
+
+static bool skipped_has(GPtrArray *skipped, const char *text)
+{
+	for (guint i = 0; i < skipped->len; i++)
+		if (strstr(g_ptr_array_index(skipped, i), text))
+			return true;
+	return false;
+}
+
+/* Hooks run as root: what others could have written is not run. */
+static void test_list_refuses_writable(void **state)
+{
+	g_autoptr(GPtrArray) hooks = NULL;
+	g_autoptr(GPtrArray) skipped = NULL;
+	g_autofree char *ok = script("10-ok", "exit 0", 0755);
+	g_autofree char *grp = script("20-group", "exit 0", 0775);
+	g_autofree char *oth = script("30-others", "exit 0", 0757);
+	g_autofree char *foreign = script("40-foreign", "exit 0", 0755);
+	bool root = geteuid() == 0;
+
+	if (root)
+		assert_int_equal(chown(foreign, 1, (gid_t)-1), 0);
+
+	assert_int_equal(vss_hooks_list(dir, &hooks, &skipped), 0);
+	assert_int_equal(hooks->len, root ? 1 : 2);
+	assert_string_equal(g_ptr_array_index(hooks, 0), ok);
+	assert_true(skipped_has(skipped, "20-group: writable by group or others"));
+	assert_true(skipped_has(skipped, "30-others: writable by group or others"));
+	if (root)
+		assert_true(skipped_has(skipped, "40-foreign: owned by another user than root"));
+	for (guint i = 0; i < skipped->len; i++)
+		assert_true(vss_hook_skip_is_refusal(g_ptr_array_index(skipped, i)));
+	assert_false(vss_hook_skip_is_refusal("15-a.dpkg-old: name left by a package manager"));
+	assert_false(vss_hook_skip_is_refusal(NULL));
+
+	/* A directory others may write into: nothing in it runs. */
+	g_clear_pointer(&hooks, g_ptr_array_unref);
+	g_clear_pointer(&skipped, g_ptr_array_unref);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(vss_hooks_list(dir, &hooks, &skipped), 0);
+	assert_int_equal(hooks->len, 0);
+	assert_true(skipped_has(skipped, "writable by group or others: no hook in it is run"));
+	assert_int_equal(chmod(dir, 0700), 0);
 }
 
 static void test_list_missing_dir(void **state)
@@ -161,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ignored_names),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_refuses_writable, setup, teardown),
 		cmocka_unit_test(test_list_missing_dir),
 		cmocka_unit_test_setup_teardown(test_run_ok_and_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_failure, setup, teardown),
