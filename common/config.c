@@ -298,6 +298,11 @@ GPtrArray *hv_config_unknown_keys(const hv_config *c, const char *const *known)
 	for (char **g = groups; g && *g; g++) {
 		g_auto(GStrv) keys = g_key_file_get_keys(c->merged, *g, NULL, NULL);
 
+		g_autofree char *whole_group = g_strdup_printf("%s.*", *g);
+
+		if (known && g_strv_contains(known, whole_group))
+			continue;
+
 		for (char **k = keys; k && *k; k++) {
 			g_autofree char *full = g_strdup_printf("%s.%s", *g, *k);
 

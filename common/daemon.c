@@ -141,6 +141,8 @@ static int load_config(hv_daemon *d)
 	g_auto(GStrv) known_keys = NULL;
 	static const char *const common_keys[] = { "daemon.runtime-dir", "daemon.log-target",
 						   "daemon.debug", NULL };
+	/* The sections of the daemons of the suite, besides [daemon]. */
+	static const char *const suite_groups[] = { "vss", "kvp", "fcopy", NULL };
 	bool debug = false;
 	int r;
 
@@ -155,6 +157,20 @@ static int load_config(hv_daemon *d)
 		g_strv_builder_add(known, *k);
 	for (const char *const *k = d->ops->known_keys; k && *k; k++)
 		g_strv_builder_add(known, *k);
+	/*
+	 * One file serves the whole suite: the other daemons' sections are
+	 * theirs to check. A section of ours, or one that is nobody's, is checked.
+	 */
+	for (const char *const *g = suite_groups; *g; g++) {
+		g_autofree char *prefix = g_strdup_printf("%s.", *g);
+		g_autofree char *whole = g_strdup_printf("%s.*", *g);
+		bool own = false;
+
+		for (const char *const *k = d->ops->known_keys; k && *k && !own; k++)
+			own = g_str_has_prefix(*k, prefix);
+		if (!own)
+			g_strv_builder_add(known, whole);
+	}
 	known_keys = g_strv_builder_end(known);
 	unknown = hv_config_unknown_keys(d->config, (const char *const *)known_keys);
 	for (guint i = 0; i < unknown->len; i++)
@@ -168,6 +184,22 @@ static int load_config(hv_daemon *d)
 	}
 	if (debug)
 		hv_log_set_debug(true);
+
+	/* --log-target wins over the file; the names are hv_log_target's, in order. */
+	if (!d->log_target) {
+		static const char *const target_names[] = { "auto", "stderr", "journal", "syslog",
+							    NULL };
+		int target = HV_LOG_TARGET_AUTO;
+
+		r = hv_config_get_enum(d->config, "daemon", "log-target", target_names,
+				       HV_LOG_TARGET_AUTO, &target, &error);
+		if (r < 0) {
+			g_critical("%s", error);
+			return r;
+		}
+		if (target != HV_LOG_TARGET_AUTO)
+			hv_log_setup(d->ops->name, (hv_log_target)target, hv_log_debug_enabled());
+	}
 
 	if (!d->runtime_dir) {
 		r = hv_config_get_string(d->config, "daemon", "runtime-dir", HV_RUNSTATEDIR, &dir,

@@ -44,6 +44,7 @@ int hv_config_get_enum(const hv_config *config, const char *group, const char *k
 
 /*
  * Keys present in the files but not in @known ("group.key" strings,
- * NULL-terminated), as "file: [group] key" strings, for a warning.
+ * NULL-terminated; "group.*" takes every key of a group), as
+ * "file: [group] key" strings, for a warning.
  */
 GPtrArray *hv_config_unknown_keys(const hv_config *config, const char *const *known);

@@ -217,6 +217,22 @@ static void test_unknown_keys(void **state)
 	assert_non_null(strstr(g_ptr_array_index(u, 0), "freeze-timout"));
 }
 
+/* "group.*" takes a whole section: another daemon's, in the suite's shared file. */
+static void test_unknown_keys_whole_group(void **state)
+{
+	fixture *f = *state;
+	g_autoptr(hv_config) c = NULL;
+	g_autoptr(GPtrArray) u = NULL;
+	static const char *const known[] = { "vss.freeze-timeout", "kvp.*", NULL };
+
+	write_file(f->main, "[vss]\nfreeze-timeout=5\n[kvp]\npool-dir=/x\nanything=1\n"
+			    "[kvpp]\npool-dir=/y\n");
+	assert_int_equal(hv_config_load(f->main, &c, NULL), 0);
+	u = hv_config_unknown_keys(c, known);
+	assert_int_equal(u->len, 1);
+	assert_non_null(strstr(g_ptr_array_index(u, 0), "[kvpp] pool-dir"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +243,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_keys_whole_group, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
