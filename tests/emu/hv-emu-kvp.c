@@ -516,6 +516,35 @@ static int64_t do_get_ip_info(struct kvp_emu *e, const char *mac, uint8_t family
 	return request(e, &m, desc, false, NULL);
 }
 
+/*
+ * process_ib_ipinfo() for SET_IP_INFO: the host's UTF-16 fields arrive as
+ * UTF-8 in the same arrays, each cut to its array's size in bytes; the
+ * adapter id is the VMBus device GUID ("{...}").
+ */
+static int64_t do_set_ip_info(struct kvp_emu *e, const char *adapter, uint8_t dhcp, uint8_t family,
+			      const char *ips, const char *subnets, const char *gateways,
+			      const char *dns)
+{
+	static struct hv_kvp_msg m;
+	struct hv_kvp_ipaddr_value *v = &m.body.kvp_ip_val;
+	char desc[SHOW_MAX * 4 * 6 + 200], sh[6][SHOW_MAX * 4 + 64];
+	const char *f[6] = { adapter, ips, subnets, gateways, dns, NULL };
+
+	msg_init(&m, HV_KVP_OP_SET_IP_INFO, 0);
+	snprintf((char *)v->adapter_id, sizeof(v->adapter_id), "%s", adapter);
+	snprintf((char *)v->ip_addr, sizeof(v->ip_addr), "%s", ips);
+	snprintf((char *)v->sub_net, sizeof(v->sub_net), "%s", subnets);
+	snprintf((char *)v->gate_way, sizeof(v->gate_way), "%s", gateways);
+	snprintf((char *)v->dns_addr, sizeof(v->dns_addr), "%s", dns);
+	v->dhcp_enabled = dhcp;
+	v->addr_family = family;
+	for (int i = 0; f[i]; i++)
+		show(sh[i], sizeof(sh[i]), (const uint8_t *)f[i], strlen(f[i]));
+	snprintf(desc, sizeof(desc), "adapter=%s dhcp=%u family=%u ip=%s subnet=%s gw=%s dns=%s",
+		 sh[0], dhcp, family, sh[1], sh[2], sh[3], sh[4]);
+	return request(e, &m, desc, false, NULL);
+}
+
 /* An op the script names by number: only op and pool set, like kvp_send_key()'s default. */
 static int64_t do_raw_op(struct kvp_emu *e, uint8_t op, uint8_t pool)
 {
@@ -995,6 +1024,43 @@ static int parse_uint(const char *s, unsigned int *ret)
 }
 
 /*
+ * set-ip-info:ADAPTER|DHCP|IPS|SUBNETS|GATEWAYS|DNS[|FAMILY]: lists with ','
+ * for the wire's ';' (a ';' would split a CMake list), "\n" for a newline
+ * (hostile input); FAMILY defaults to 1 (IPv4).
+ */
+static int64_t set_ip_info_step(struct kvp_emu *e, const char *arg)
+{
+	static char buf[8192];
+	char *f[7] = { NULL }, *cur = buf;
+	unsigned int dhcp = 0, family = HV_KVP_ADDR_FAMILY_IPV4, n = 0;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, arg);
+	while (cur && n < 7)
+		f[n++] = strsep(&cur, "|");
+	if (n < 6 || cur || parse_uint(f[1], &dhcp) < 0 || dhcp > 255 ||
+	    (f[6] && (parse_uint(f[6], &family) < 0 || family > 255)))
+		return -EINVAL;
+	for (int i = 2; i < 6; i++) {
+		char *r = f[i], *w = f[i];
+
+		/* ',' becomes ';', the two characters \n a newline; in place (never longer). */
+		while (*r) {
+			if (r[0] == '\\' && r[1] == 'n') {
+				*w++ = '\n';
+				r += 2;
+			} else {
+				*w++ = *r == ',' ? ';' : *r;
+				r++;
+			}
+		}
+		*w = '\0';
+	}
+	return do_set_ip_info(e, f[0], (uint8_t)dhcp, (uint8_t)family, f[2], f[3], f[4], f[5]);
+}
+
+/*
  * get-ip-info:auto: the first adapter in /sys/class/net (by name) with a
  * non-zero MAC, upper case like the host sends it.
  */
@@ -1140,6 +1206,10 @@ static int run_step(struct kvp_emu *e, const char *word)
 		}
 		st = do_get_ip_info(e, strcmp(arg, "auto") == 0 ? mac : arg,
 				    HV_KVP_ADDR_FAMILY_IPV4);
+	} else if (IS("set-ip-info") && arg) {
+		st = set_ip_info_step(e, arg);
+		if (st == -EINVAL)
+			return -EINVAL;
 	} else if (IS("op") && arg && parse_pool(arg, &pool, &rest) == 0) {
 		/* op:OP:POOL */
 		uint8_t pl = 0;
@@ -1198,7 +1268,7 @@ static bool step_known(const char *word)
 {
 	static const char *const with_arg[] = {
 	    "set:",	    "set-u32:", "set-u64:", "get:",  "delete:", "enumerate:", "enum:",
-	    "get-ip-info:", "op:",	"random:",  "seed:", "append:", "bench:",     "sleep:",
+	    "get-ip-info:", "set-ip-info:", "op:",	"random:",  "seed:", "append:", "bench:",     "sleep:",
 	};
 	static const char *const bare[] = {"dump-pools", "fill", "unfill", "restart-daemon"};
 
@@ -1315,6 +1385,9 @@ static void usage(FILE *f)
 	    "  enum:POOL:INDEX       one ENUMERATE\n"
 	    "  get-ip-info:MAC       GET_IP_INFO for the adapter MAC (IPv4); auto: the first\n"
 	    "                        adapter in /sys/class/net with a MAC\n"
+	    "  set-ip-info:ADAPTER|DHCP|IPS|SUBNETS|GATEWAYS|DNS[|FAMILY]\n"
+	    "                        SET_IP_INFO for the adapter GUID; lists with ',' for the\n"
+	    "                        wire's ';', \"\\n\" for a newline; FAMILY 1 (IPv4) by default\n"
 	    "  op:OP[:POOL]          a bare message with only op and pool\n"
 	    "  random:N              N seeded mixed requests over pools 0..4 (+ invalid ones)\n"
 	    "  seed:POOL:N           write N records into the pool file (daemon idle)\n"

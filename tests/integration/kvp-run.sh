@@ -23,6 +23,11 @@
 #   KVP_EXPECT       extended regular expressions separated by "@@" that must
 #                    each match a line of the output (else exit 1)
 #   KVP_REJECT       the same, but none may match any line
+#   KVP_SETUP        dash commands run inside the sandbox before hv-emu-kvp
+#                    (e.g. a configuration file, a fake helper, a tmpfs over
+#                    part of the read-only sysfs); a failure ends the run
+#   KVP_AFTER        dash commands run after it (their output is checked too)
+#   KVP_COPY         more executables to copy in, space separated (e.g. mount)
 #
 # Prints hv-emu-kvp's output (transcript lines start with "T| ", bench lines
 # with "B| ", daemon output with "daemon| "). Exit status: hv-emu-kvp's, 77
@@ -72,6 +77,10 @@ for h in hv_get_dns_info hv_get_dhcp_info hv_set_ifconfig; do
 	fi
 done
 
+for c in ${KVP_COPY:-}; do
+	copies+=(--copy "$c")
+done
+
 read -r -a dargs <<<"${KVP_DAEMON_ARGS:--n}"
 daemon_args=()
 for a in "${dargs[@]}"; do
@@ -79,9 +88,21 @@ for a in "${dargs[@]}"; do
 done
 
 out=${KVP_OUT:-$work/out}
+cmd=("$emu" --daemon "/bin/$(basename "$daemon")" "${daemon_args[@]}" "${installs[@]}" "$@")
+if [ -n "${KVP_SETUP:-}${KVP_AFTER:-}" ]; then
+	# The emulator's arguments stay positional ("$@" of the dash script).
+	script="set -e
+${KVP_SETUP:-:}
+set +e
+/bin/$(basename "$emu") \"\$@\"
+rc=\$?
+${KVP_AFTER:-:}
+exit \$rc"
+	copies+=(--copy "$emu" --copy "$(command -v dash)")
+	cmd=(/bin/dash -c "$script" sh "${cmd[@]:1}")
+fi
 "$sandbox" --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
-	"$emu" --daemon "/bin/$(basename "$daemon")" "${daemon_args[@]}" "${installs[@]}" "$@" \
-	>"$out" 2>&1
+	"${cmd[@]}" >"$out" 2>&1
 rc=$?
 [ -z "${KVP_OUT:-}" ] && cat "$out"
 [ "$rc" -ne 0 ] && exit "$rc"

@@ -14,8 +14,10 @@ set(HV_KVP_OURS_ARGS "--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv" CAC
 
 # hv_add_kvp_test(NAME DAEMON path ARGS "daemon args" [EXPECT "re@@re"] [REJECT "re@@re"]
 #                 [EMU_ARGS hv-emu-kvp-option...] STEPS step...)
+# [SETUP dash-commands] [AFTER dash-commands] [COPY "exe exe"]: kvp-run.sh's KVP_SETUP,
+# KVP_AFTER and KVP_COPY.
 function(hv_add_kvp_test name)
-  cmake_parse_arguments(K "" "DAEMON;ARGS;EXPECT;REJECT;TIMEOUT" "STEPS;EMU_ARGS" ${ARGN})
+  cmake_parse_arguments(K "" "DAEMON;ARGS;EXPECT;REJECT;TIMEOUT;SETUP;AFTER;COPY" "STEPS;EMU_ARGS" ${ARGN})
   if(NOT K_TIMEOUT)
     set(K_TIMEOUT 150)
   endif()
@@ -24,7 +26,7 @@ function(hv_add_kvp_test name)
       ${K_EMU_ARGS} ${K_STEPS})
   set_tests_properties(${name} PROPERTIES
     LABELS "integration;kvp" SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT ${K_TIMEOUT}
-    ENVIRONMENT "KVP_DAEMON_ARGS=${K_ARGS};KVP_EXPECT=${K_EXPECT};KVP_REJECT=${K_REJECT}")
+    ENVIRONMENT "KVP_DAEMON_ARGS=${K_ARGS};KVP_EXPECT=${K_EXPECT};KVP_REJECT=${K_REJECT};KVP_SETUP=${K_SETUP};KVP_AFTER=${K_AFTER};KVP_COPY=${K_COPY}")
 endfunction()
 
 # Every op in a valid pool, enumeration to the end, the auto pool, the IP
@@ -124,6 +126,38 @@ if(TARGET hv_kvp_daemon)
     EXPECT "^hv-emu-kvp: DONE \\([0-9]+ requests, 0 restarts\\)$"
     REJECT "bytes after the NUL@@partial record@@result=(reset|timeout)"
     STEPS random:3000 dump-pools)
+
+  # SET_IP_INFO end to end: a fake adapter (a tmpfs over /sys/class/net in
+  # the sandbox: hvtest0 with a VMBus device id and a MAC), a recording
+  # hv_set_ifconfig in [kvp] scripts-dir (never the real one: the sandbox
+  # shares this machine's network). A good request writes ifcfg-hvtest0 and
+  # hvtest0.nmconnection (0600) and runs the helper with their paths; an
+  # unknown GUID, a newline or shell text in a field are refused, nothing
+  # written, the helper not run (one ARGS line in the record).
+  set(kvp_setip_guid "{f8615163-df3e-46c5-913f-f2d2f965ed0e}")
+  set(kvp_setip "${kvp_setip_guid}|0")
+  set(kvp_setip_expect
+    "SET_IP_INFO .*adapter='.f86.* status=0x00000000$"
+    "SET_IP_INFO .*adapter='.00000000.* status=0x80041002$"
+    "SET_IP_INFO .*ip='10.1.2.9.x0aBOOTPROTO=dhcp'.* status=0x80070057$"
+    "SET_IP_INFO .*ip='10.1.2.9.rm -rf /'.* status=0x80070057$"
+    "^REC[|] ARGS /tmp/ifcfg/ifcfg-hvtest0 /tmp/ifcfg/hvtest0.nmconnection$"
+    "^REC[|] FILE1 IPADDR0=10.1.2.3$" "^REC[|] FILE1 IPADDR1=10.1.2.4$"
+    "^REC[|] FILE1 NETMASK1=255.255.0.0$" "^REC[|] FILE1 GATEWAY=10.1.2.1$"
+    "^REC[|] FILE1 DNS1=10.1.2.53$" "^REC[|] FILE1 HWADDR=00:15:5[dD]:01:02:03$"
+    "^REC[|] FILE2 [[]ipv4[]]$" "^LS[|] -rw------- .* ifcfg-hvtest0$" "^RUNS[|] 1$")
+  string(REPLACE ";" "@@" kvp_setip_expect "${kvp_setip_expect}")
+  hv_add_kvp_test(kvp-ours-set-ip-info DAEMON ${HV_KVP}
+    ARGS "${HV_KVP_OURS_ARGS} --config=/tmp/kvp.conf"
+    COPY "/bin/mount /bin/ls /bin/mkdir /bin/chmod ${CMAKE_CURRENT_SOURCE_DIR}/kvp-set-ip-fixture.sh"
+    SETUP "/bin/dash /bin/kvp-set-ip-fixture.sh setup ${kvp_setip_guid}"
+    AFTER "/bin/dash /bin/kvp-set-ip-fixture.sh after"
+    EXPECT "${kvp_setip_expect}"
+    REJECT "^RUNS[|] [^1]@@FILE1 BOOTPROTO=dhcp$@@FILE1 .*rm -rf"
+    STEPS "set-ip-info:${kvp_setip}|10.1.2.3,10.1.2.4|255.255.255.0,255.255.0.0|10.1.2.1|10.1.2.53,1.1.1.1"
+      "set-ip-info:{00000000-0000-0000-0000-000000000000}|0|10.1.2.5|255.255.255.0|10.1.2.1|10.1.2.53"
+      "set-ip-info:${kvp_setip}|10.1.2.9\\nBOOTPROTO=dhcp|255.255.255.0|10.1.2.1|10.1.2.53"
+      "set-ip-info:${kvp_setip}|10.1.2.9,rm -rf /|255.255.255.0|10.1.2.1|10.1.2.53")
 
   # Upstream and ours, same script, same seed: transcripts and pool files
   # compared byte for byte, with the accepted differences as narrow filters
