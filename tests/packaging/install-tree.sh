@@ -1,8 +1,10 @@
 #!/bin/bash
-# install-tree.sh SRC_DIR tree|verify
+# install-tree.sh SRC_DIR build|tree|verify [TREE_DIR]
 #   Configures and builds SRC_DIR (without tests) into a scratch directory
 #   with -DCMAKE_INSTALL_PREFIX=/usr and fixed unit and udev directories,
-#   installs it with DESTDIR, then:
+#   installs it with DESTDIR, then (with TREE_DIR, "build" does only that,
+#   into TREE_DIR, and "tree" and "verify" use what it installed there, so
+#   that the two tests share one build):
 #   tree:   compares the installed files with install-tree.list, and checks
 #           the units and the udev rules (ExecStart exists, every unit is
 #           started by a rule and every rule names a unit, and nothing that
@@ -26,14 +28,33 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hv-pkg-$mode.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-dest="$work/dest"
+tree_dir=${3:-}
 
-cmake -S "$src" -B "$work/build" -DHV_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
-	-DCMAKE_INSTALL_PREFIX=/usr -DHV_SYSTEMD_UNITDIR=$unitdir \
-	-DHV_UDEV_RULESDIR=$rulesdir >"$work/configure.log" ||
-	{ cat "$work/configure.log"; exit 1; }
-cmake --build "$work/build" -j2 >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
-DESTDIR="$dest" cmake --install "$work/build" >"$work/install.log"
+build_tree() { # $1: where (build/ and dest/ below it)
+	rm -rf "$1/build" "$1/dest"
+	mkdir -p "$1"
+	cmake -S "$src" -B "$1/build" -DHV_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+		-DCMAKE_INSTALL_PREFIX=/usr -DHV_SYSTEMD_UNITDIR=$unitdir \
+		-DHV_UDEV_RULESDIR=$rulesdir >"$work/configure.log" ||
+		{ cat "$work/configure.log"; exit 1; }
+	cmake --build "$1/build" -j2 >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
+	DESTDIR="$1/dest" cmake --install "$1/build" >"$work/install.log"
+}
+
+if [ "$mode" = build ]; then
+	[ -n "$tree_dir" ] || { echo "usage: $0 SRC_DIR build TREE_DIR" >&2; exit 2; }
+	build_tree "$tree_dir"
+	echo "OK: installed into $tree_dir/dest"
+	exit 0
+fi
+if [ -n "$tree_dir" ]; then
+	[ -d "$tree_dir/dest" ] || { echo "FAIL: nothing installed in $tree_dir (the build step failed?)"; exit 1; }
+	# A copy: "verify" enables the units in it.
+	cp -a "$tree_dir/dest" "$work/dest"
+else
+	build_tree "$work"
+fi
+dest="$work/dest"
 
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
@@ -144,7 +165,7 @@ verify)
 	done
 	;;
 *)
-	echo "usage: $0 SRC_DIR tree|verify" >&2
+	echo "usage: $0 SRC_DIR build|tree|verify [TREE_DIR]" >&2
 	exit 2
 	;;
 esac
