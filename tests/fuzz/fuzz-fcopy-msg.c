@@ -111,7 +111,8 @@ static int note_one(const char *path, const struct stat *st, int flag, struct FT
 
 		HV_FUZZ_CHECK(g_file_get_contents(path, &data, &len, NULL));
 		sum = g_compute_checksum_for_data(G_CHECKSUM_SHA1, (const guchar *)data, len);
-		desc = g_strdup_printf("f %o %zu %s", (unsigned int)(st->st_mode & 07777), len, sum);
+		desc =
+		    g_strdup_printf("f %o %zu %s", (unsigned int)(st->st_mode & 07777), len, sum);
 	} else if (S_ISLNK(st->st_mode)) {
 		char target[4096];
 		ssize_t n = readlink(path, target, sizeof(target) - 1);
@@ -287,16 +288,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *p = data, *end = data + size;
 	uint8_t flags = size ? *p++ : 0;
 	const fcopy_adapter *a = (flags & 1) ? &fcopy_adapter_uio : &fcopy_adapter_chardev;
-	const char *allowed_list[] = { allowed, NULL };
+	const char *allowed_list[] = {allowed, NULL};
 	fcopy_options opt = {
-		.file_mode = FCOPY_DEFAULT_FILE_MODE,
-		.dir_mode = FCOPY_DEFAULT_DIR_MODE,
-		.allowed = allowed_list,
-		.state_path = (flags & 4) ? state_path : NULL,
-		.use_tmpfile = flags & 2,
+	    .file_mode = FCOPY_DEFAULT_FILE_MODE,
+	    .dir_mode = FCOPY_DEFAULT_DIR_MODE,
+	    .allowed = allowed_list,
+	    .state_path = (flags & 4) ? state_path : NULL,
+	    .use_tmpfile = flags & 2,
 	};
 	g_autoptr(fcopy_session) s = NULL;
-	model m = { .bytes = g_byte_array_new() };
+	model m = {.bytes = g_byte_array_new()};
 
 	make_tree();
 	HV_FUZZ_CHECK(fcopy_session_new(&opt, &s) == 0);

@@ -117,7 +117,8 @@ static void check_file_is(const GPtrArray *m)
 		g_autoptr(kvp_pool) fresh = kvp_pool_new(path, 0600);
 
 		HV_FUZZ_CHECK(kvp_pool_refresh(fresh) == 1);
-		HV_FUZZ_CHECK(kvp_pool_n_invalid(fresh) == 0 && kvp_pool_trailing_bytes(fresh) == 0);
+		HV_FUZZ_CHECK(kvp_pool_n_invalid(fresh) == 0 &&
+			      kvp_pool_trailing_bytes(fresh) == 0);
 		check_pool_is(fresh, m);
 	}
 }

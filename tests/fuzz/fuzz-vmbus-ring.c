@@ -154,8 +154,7 @@ static void check_consumed(const ring_state *s, const struct hv_vmpacket_descrip
 	uint32_t rd = OLD_FIELD(s, read_index);
 
 	check_only_field_changed(s, offsetof(struct hv_ring_hdr, read_index));
-	HV_FUZZ_CHECK(NEW_FIELD(s, read_index) ==
-		      (rd + total + HV_VMBUS_PKT_TRAILER) % s->r.dsize);
+	HV_FUZZ_CHECK(NEW_FIELD(s, read_index) == (rd + total + HV_VMBUS_PKT_TRAILER) % s->r.dsize);
 }
 
 static void op_read(ring_state *s, input *in)
@@ -165,7 +164,7 @@ static void op_read(ring_state *s, input *in)
 	size_t size = take16(in) % (s->r.dsize + 64);
 	/* exact size: a copy past it is an ASan report */
 	uint8_t *buf = malloc(size ? size : 1);
-	struct hv_vmpacket_descriptor d = { 0 }, expect;
+	struct hv_vmpacket_descriptor d = {0}, expect;
 	bool signal = true;
 	ssize_t n;
 
@@ -178,8 +177,8 @@ static void op_read(ring_state *s, input *in)
 		if (n == -ENOBUFS && (flags & 2)) {
 			old_desc(s, &expect);
 			HV_FUZZ_CHECK(memcmp(&d, &expect, sizeof(d)) == 0);
-			HV_FUZZ_CHECK(((uint32_t)d.len8 << 3) - (raw ? 0 : (uint32_t)d.offset8 << 3) >
-				      size);
+			HV_FUZZ_CHECK(
+			    ((uint32_t)d.len8 << 3) - (raw ? 0 : (uint32_t)d.offset8 << 3) > size);
 		}
 		free(buf);
 		return;
@@ -275,11 +274,11 @@ static void op_write_packet(ring_state *s, input *in)
 	}
 
 	d = (struct hv_vmpacket_descriptor){
-		.type = type,
-		.offset8 = 2,
-		.len8 = (uint16_t)((sizeof(d) + plen) >> 3),
-		.flags = flags,
-		.trans_id = trans_id,
+	    .type = type,
+	    .offset8 = 2,
+	    .len8 = (uint16_t)((sizeof(d) + plen) >> 3),
+	    .flags = flags,
+	    .trans_id = trans_id,
 	};
 	memcpy(pkt, &d, sizeof(d));
 	if (len)
@@ -299,7 +298,7 @@ out:
 static void op_write_pieces(ring_state *s, input *in)
 {
 	hv_ring_piece pieces[3];
-	uint8_t *bufs[3] = { NULL, NULL, NULL };
+	uint8_t *bufs[3] = {NULL, NULL, NULL};
 	uint8_t *pkt;
 	size_t n = take8(in) % 4, sum = 0, at = 0;
 	bool signal;
@@ -311,7 +310,7 @@ static void op_write_pieces(ring_state *s, input *in)
 		bufs[i] = malloc(len ? len : 1);
 		for (size_t j = 0; j < len; j++)
 			bufs[i][j] = take8(in);
-		pieces[i] = (hv_ring_piece){ .base = bufs[i], .len = len };
+		pieces[i] = (hv_ring_piece){.base = bufs[i], .len = len};
 		sum += len;
 	}
 	pkt = malloc(sum ? sum : 1);
@@ -337,7 +336,7 @@ static void op_write_pieces(ring_state *s, input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	input in = { data, size };
+	input in = {data, size};
 	ring_state s;
 	struct hv_ring_hdr *h;
 	uint32_t dsize = 8 * (5 + (uint32_t)take8(&in));
