@@ -25,13 +25,19 @@
  *       FLAGS o OVER_WRITE, p CREATE_PATH, s send the directory with a
  *             trailing '/', cN CANCEL after N bytes,
  *             kN SIGKILL the daemon after N bytes, restart it, and check
- *             that nothing is left under the final name
+ *             that nothing is left under the final name,
+ *             eN shut the target's file system down after N bytes (EIO
+ *             from then on; journal flushed, data not); the host CANCELs after the
+ *             failed WRITE; check with remount: and expect-absent: after
  *       EXPECT ok (default), exists, fail, full, invalid, or 0xHEX: the
  *             first non-zero status the host gets
  *   raw:HEX[=EXPECT]          a hand-made message (malformed input)
  *   expect-absent:PATH        no such file
  *   expect-no-temp:DIR        no .hv-fcopy-* file in DIR
  *   expect-mode:PATH:OCTAL    the file's permission bits
+ *   remount:MNT               unmount the scratch file system MNT and mount its device
+ *                             again (a reboot after an I/O error)
+ *   expect-gen:PATH:SIZE      PATH holds exactly gen/SIZE
  *   kill:SIG                  signal the daemon
  *   wait-exit[:MS]            wait until the daemon has exited
  *   start-daemon              start it again (then wait-register)
@@ -48,6 +54,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -332,6 +340,89 @@ static int restart_daemon(struct emu *e, char *why, size_t why_len)
 	return 0;
 }
 
+/* FS_IOC_SHUTDOWN (ext4's EXT4_IOC_SHUTDOWN, xfs's XFS_IOC_GOINGDOWN): _IOR('X', 125, __u32) */
+#define EMU_IOC_SHUTDOWN	 _IOR('X', 125, uint32_t)
+#define EMU_SHUTDOWN_LOGFLUSH	 1U
+
+/* The scratch file system that holds @path (longest mount point prefix). */
+static int scratch_of(const char *path, struct emu_scratch **ret_s, unsigned int *ret_i)
+{
+	struct emu_scratch *s = NULL;
+	size_t best = 0;
+	int rc = emu_scratch_load(&s);
+
+	if (rc < 0)
+		return rc;
+	for (unsigned int i = 0; i < s->n; i++) {
+		size_t n = strlen(s->fs[i].mnt);
+
+		if (strncmp(path, s->fs[i].mnt, n) == 0 && (path[n] == '/' || !path[n]) &&
+		    n > best && s->fs[i].dev && s->fs[i].fstype) {
+			best = n;
+			*ret_i = i;
+		}
+	}
+	if (!best) {
+		emu_scratch_free(s);
+		return -ENOENT;
+	}
+	*ret_s = s;
+	return 0;
+}
+
+/* A file system was shut down and not mounted again since. */
+static bool fs_down;
+
+/*
+ * The file system holding @path fails like a dying disk: every later
+ * read or write there gets EIO. The journal is flushed first (LOGFLUSH),
+ * data blocks are not: a named temporary file created before is still
+ * there after a remount, for the next start to remove.
+ */
+static int shutdown_fs(const char *path)
+{
+	struct emu_scratch *s = NULL;
+	uint32_t how = EMU_SHUTDOWN_LOGFLUSH;
+	unsigned int i = 0;
+	int fd, rc;
+
+	rc = scratch_of(path, &s, &i);
+	if (rc < 0)
+		return rc;
+	fd = open(s->fs[i].mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = fd < 0 || ioctl(fd, EMU_IOC_SHUTDOWN, &how) < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	fs_down = rc == 0;
+	emu_tl("host        %s shut down (I/O errors from now on): %s", s->fs[i].mnt,
+	       rc ? strerror(-rc) : "ok");
+	emu_scratch_free(s);
+	return rc;
+}
+
+/* What a reboot does after the I/O error: unmount, mount the device again. */
+static int remount_fs(const char *mnt)
+{
+	struct emu_scratch *s = NULL;
+	unsigned int i = 0;
+	int rc;
+
+	rc = scratch_of(mnt, &s, &i);
+	if (rc < 0)
+		return rc;
+	if (strcmp(s->fs[i].mnt, mnt) != 0)
+		rc = -EINVAL;
+	else if (umount2(mnt, 0) < 0 ||
+		 mount(s->fs[i].dev, mnt, s->fs[i].fstype, 0, NULL) < 0)
+		rc = -errno;
+	else
+		fs_down = false;
+	emu_tl("host        %s (%s) mounted again: %s", mnt, rc == -EINVAL ? "?" : s->fs[i].dev,
+	       rc ? strerror(-rc) : "ok");
+	emu_scratch_free(s);
+	return rc;
+}
+
 static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 {
 	static union {
@@ -343,6 +434,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	char dir[2048], name[1024], path_sent[2050];
 	uint32_t expect = HV_S_OK, status = HV_S_OK, first_bad = HV_S_OK, copy_flags = 0;
 	uint64_t size = 0, cancel_at = UINT64_MAX, kill_at = UINT64_MAX, h = FNV_INIT;
+	uint64_t eio_at = UINT64_MAX;
+	bool eio = false;
 	uint64_t before_hash = 0, before_size = 0, got_hash = 0, got_size = 0, sent = 0;
 	bool gen, existed, started, cancelled = false, killed = false, trailing_slash = false;
 	uint64_t t0;
@@ -380,6 +473,7 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 			f++;
 			break;
 		case 'c':
+		case 'e':
 		case 'k': {
 			uint64_t v = strtoull(f + 1, &end, 10);
 
@@ -387,6 +481,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 				return FAIL("flag %c needs a byte count", *f);
 			if (*f == 'c')
 				cancel_at = v;
+			else if (*f == 'e')
+				eio_at = v;
 			else
 				kill_at = v;
 			f = end;
@@ -448,6 +544,11 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		if (sent >= kill_at) {
 			killed = true;
 			break;
+		}
+		if (sent >= eio_at && !eio) {
+			eio = true;
+			if (shutdown_fs(dst) < 0)
+				return FAIL("cannot shut down the file system of %s", dst);
 		}
 
 		memset(&m, 0, offsetof(struct hv_do_fcopy, data));
@@ -527,7 +628,21 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		return FAIL("status 0x%08x (%s), expected 0x%08x (%s)", first_bad,
 			    status_name(first_bad), expect, status_name(expect));
 
+	if (eio) {
+		/* nothing can be read there now: remount, then expect-absent / expect-no-temp */
+		emu_tl("host        %s: status %s after the I/O error at %llu bytes, as expected",
+		       dst, status_name(first_bad), (unsigned long long)sent);
+		return 0;
+	}
+
 	rc = count_temps(dir, NULL, 0);
+	if (rc == -EIO && fs_down) {
+		/* a file system shut down by an eN copy: checked after remount: */
+		emu_tl("host        %s: status %s as expected; %s unreadable (shut down), not "
+		       "checked",
+		       dst, status_name(first_bad), dir);
+		return 0;
+	}
 	if (rc != 0)
 		return FAIL("%d temporary file(s) left in %s", rc, dir);
 
@@ -631,6 +746,32 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 			e->reg_seen = emu_chardev_reg_seq(e->dev);
 	} else if (strcmp(s, "raw") == 0 && arg) {
 		rc = step_raw(e, arg, why, why_len);
+	} else if (strcmp(s, "remount") == 0 && arg) {
+		rc = remount_fs(arg);
+		if (rc < 0)
+			rc = FAIL("remount %s: %s", arg, strerror(-rc));
+	} else if (strcmp(s, "expect-gen") == 0 && arg && strrchr(arg, ':')) {
+		char *sz = strrchr(arg, ':');
+		uint64_t want = 0, got_h = 0, got_n = 0, h = FNV_INIT;
+		static uint8_t chunk[65536];
+
+		*sz++ = '\0';
+		if (parse_size(sz, &want) < 0)
+			rc = FAIL("bad size");
+		else if (hash_file(arg, &got_h, &got_n) < 0)
+			rc = FAIL("%s: %m", arg);
+		else {
+			for (uint64_t off = 0; off < want; off += sizeof(chunk)) {
+				size_t n = want - off < sizeof(chunk) ? (size_t)(want - off)
+								     : sizeof(chunk);
+
+				gen_bytes(off, chunk, n);
+				h = fnv1a(h, chunk, n);
+			}
+			if (got_n != want || got_h != h)
+				rc = FAIL("%s: %llu bytes, not gen/%llu", arg,
+					  (unsigned long long)got_n, (unsigned long long)want);
+		}
 	} else if (strcmp(s, "expect-absent") == 0 && arg) {
 		if (access(arg, F_OK) == 0)
 			rc = FAIL("%s exists", arg);
@@ -690,6 +831,7 @@ static void usage(FILE *f)
 		   "                    STEP...\n"
 		   "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
 		   "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
+		   "       remount:MNT expect-gen:PATH:SIZE\n"
 		   "       kill:SIG wait-exit[:MS]\n"
 		   "       start-daemon sleep:MS (see the comment at the top of hv-emu-fcopy.c)\n");
 }
