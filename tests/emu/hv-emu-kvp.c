@@ -1326,6 +1326,96 @@ static int remount_pools(struct kvp_emu *e)
 	return 0;
 }
 
+/*
+ * reset-during-set:POOL:KEY=VALUE: the driver is reset (the transport torn
+ * down, as on a VMBus rescind) right after posting a SET. The host gets a
+ * failure; the daemon must notice, reopen the device and register again.
+ */
+static int reset_during_set(struct kvp_emu *e, uint8_t pool, const char *key, const char *value)
+{
+	static struct hv_kvp_msg m;
+	struct emu_req r;
+	unsigned int id;
+	int rc;
+
+	if (e->o.netlink)
+		return -EINVAL;
+	msg_init(&m, HV_KVP_OP_SET, pool);
+	put_key(&m.body.kvp_set.data, key, strlen(key));
+	put_value(&m.body.kvp_set.data, value, strlen(value));
+	rc = emu_chardev_post(e->kvp, &m, sizeof(m), e->o.timeout_ms, &id);
+	if (rc < 0)
+		return rc;
+	emu_chardev_reset(e->kvp);
+	rc = emu_chardev_wait(e->kvp, id, 0, NULL, NULL, &r);
+	if (rc < 0)
+		return rc;
+	e->n_req++;
+	/* whether the daemon had replied before the reset is a race: not in the transcript */
+	emu_tl_always(0, "reset-during-set: request %s, status 0x%08x",
+		      emu_req_result_to_string(r.result), r.status);
+	emu_tl_raw(true, "T| %u SET pool=%u key='%s' driver reset right after posting", e->n_req,
+		   pool, key);
+	if (daemon_settle(e) < 0)
+		return -ECHILD;
+	emu_tl_raw(true, "T| daemon registered again after the reset");
+	return 0;
+}
+
+/*
+ * late-set:POOL:KEY=VALUE: the pool file is held locked (flock, as
+ * cloud-init does) past the driver's timeout for this one SET (500 ms):
+ * the host gets its failure, the daemon's reply comes later and is refused
+ * by the driver. The daemon must go on serving.
+ */
+static int late_set(struct kvp_emu *e, uint8_t pool, const char *key, const char *value)
+{
+	static struct hv_kvp_msg m;
+	struct emu_req r;
+	char path[512];
+	unsigned int id;
+	uint64_t end;
+	int fd, rc;
+
+	if (pool >= _HV_KVP_POOL_COUNT || e->o.netlink)
+		return -EINVAL;
+	pool_path(e, pool, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	msg_init(&m, HV_KVP_OP_SET, pool);
+	put_key(&m.body.kvp_set.data, key, strlen(key));
+	put_value(&m.body.kvp_set.data, value, strlen(value));
+	rc = emu_chardev_post(e->kvp, &m, sizeof(m), 500, &id);
+	if (rc == 0)
+		rc = emu_chardev_wait(e->kvp, id, 0, NULL, NULL, &r);
+	/* hold the lock a while after the timeout, then let the daemon finish */
+	emu_sleep_ms(1000);
+	flock(fd, LOCK_UN);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	e->n_req++;
+	emu_tl_raw(true, "T| %u SET pool=%u key='%s' status=0x%08x result=%s (pool locked)",
+		   e->n_req, pool, key, r.status, emu_req_result_to_string(r.result));
+
+	end = emu_now_ns() + 12000 * EMU_NSEC_PER_MSEC;
+	while (emu_now_ns() < end && emu_chardev_get(e->kvp, id, &r) == 0 && !r.late_ns)
+		emu_sleep_ms(20);
+	if (r.late_ns)
+		emu_tl_raw(true, "T| the daemon's reply came after the timeout and was refused");
+	else
+		emu_tl_raw(true, "T| no late reply from the daemon");
+	if (!emu_daemon_running(&e->daemon))
+		return daemon_gone(e);
+	return daemon_settle(e);
+}
+
 /* Run one step word; 0, -EINVAL on a bad word, other -errno on failure. */
 static int run_step(struct kvp_emu *e, const char *word)
 {
@@ -1434,6 +1524,15 @@ static int run_step(struct kvp_emu *e, const char *word)
 		if (sscanf(rest, "%u:%u%c", &n, &every, &tail) != 2 || !every)
 			return -EINVAL;
 		st = kill_burst(e, pool, n, every);
+	} else if ((IS("reset-during-set") || IS("late-set")) && arg &&
+		   parse_pool(arg, &pool, &rest) == 0 && strchr(rest, '=')) {
+		char *key = strndup(rest, (size_t)(strchr(rest, '=') - rest));
+
+		if (!key)
+			return -ENOMEM;
+		st = IS("late-set") ? late_set(e, pool, key, strchr(rest, '=') + 1)
+				    : reset_during_set(e, pool, key, strchr(rest, '=') + 1);
+		free(key);
 	} else if (IS("shutdown-pools-fs") && !arg) {
 		st = shutdown_pools_fs(e);
 	} else if (IS("remount-pools") && !arg) {
@@ -1457,7 +1556,7 @@ static bool step_known(const char *word)
 	static const char *const with_arg[] = {
 	    "set:",	    "set-u32:", "set-u64:", "get:",  "delete:", "enumerate:", "enum:",
 	    "get-ip-info:", "op:",	"random:",  "seed:", "append:", "bench:",     "sleep:",
-	    "kill-burst:",
+	    "kill-burst:", "reset-during-set:", "late-set:",
 	};
 	static const char *const bare[] = {"dump-pools",	"fill",		 "unfill",
 					   "restart-daemon", "shutdown-pools-fs", "remount-pools"};
@@ -1584,6 +1683,9 @@ static void usage(FILE *f)
 	    "                        posted and restarted; then every acknowledged record must\n"
 	    "                        be in the well-formed pool file\n"
 	    "  shutdown-pools-fs     shut the --pools-on file system down (EIO from now on)\n"
+	    "  reset-during-set:POOL:KEY=VALUE  a SET, then a driver reset before the reply\n"
+	    "  late-set:POOL:KEY=VALUE  a SET with the pool file flock()ed past the driver's\n"
+	    "                        timeout (500 ms): the reply comes late and is refused\n"
 	    "  remount-pools         stop the daemon, mount the --pools-on device again, start it\n"
 	    "  append:POOL:KEY=VALUE a record appended to the pool file (flock, like cloud-init)\n"
 	    "  dump-pools            every record of every pool file and a hash of each file\n"
