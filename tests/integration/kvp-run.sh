@@ -79,9 +79,24 @@ for a in "${dargs[@]}"; do
 done
 
 out=${KVP_OUT:-$work/out}
-"$sandbox" --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
-	"$emu" --daemon "/bin/$(basename "$daemon")" "${daemon_args[@]}" "${installs[@]}" "$@" \
-	>"$out" 2>&1
+if [[ " $* " == *" --transport netlink "* && " ${KVP_DAEMON_ARGS:-} " == *" --allow-user-peer "* ]]; then
+	# The netlink connector with a user-space peer: a network namespace of
+	# the sandbox's own (its multicast groups are per namespace, so runs
+	# in parallel cannot hear each other), with one adapter for the IP
+	# info and the auto pool: a veth end with a Hyper-V MAC and addresses
+	# from the documentation ranges.
+	setup="ip link add eth0 type veth peer name eth1 && ip link set eth0 address 00:15:5d:00:00:01"
+	setup+=" && ip addr add 192.0.2.10/24 dev eth0 && ip -6 addr add 2001:db8::10/64 dev eth0 nodad"
+	setup+=" && ip link set eth1 up && ip link set eth0 up && ip route add default via 192.0.2.1"
+	"$sandbox" --netns --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" \
+		"${copies[@]}" --copy "$emu" -- /bin/dash -c "$setup && exec \"\$0\" \"\$@\"" \
+		"/bin/$(basename "$emu")" --daemon "/bin/$(basename "$daemon")" "${daemon_args[@]}" \
+		"${installs[@]}" "$@" >"$out" 2>&1
+else
+	"$sandbox" --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
+		"$emu" --daemon "/bin/$(basename "$daemon")" "${daemon_args[@]}" "${installs[@]}" "$@" \
+		>"$out" 2>&1
+fi
 rc=$?
 [ -z "${KVP_OUT:-}" ] && cat "$out"
 [ "$rc" -ne 0 ] && exit "$rc"
