@@ -28,7 +28,12 @@
  *             that nothing is left under the final name,
  *             eN shut the target's file system down after N bytes (EIO
  *             from then on; journal flushed, data not); the host CANCELs after the
- *             failed WRITE; check with remount: and expect-absent: after
+ *             failed WRITE; check with remount: and expect-absent: after,
+ *             rN reset the driver right after posting the WRITE at N bytes:
+ *             the daemon must register again, nothing may be left,
+ *             tN freeze the target's file system before the WRITE at N bytes
+ *             so that it times out (1 s), thaw, expect the daemon's late
+ *             reply to be refused, CANCEL: nothing may be left
  *       EXPECT ok (default), exists, fail, full, invalid, or 0xHEX: the
  *             first non-zero status the host gets
  *   raw:HEX[=EXPECT]          a hand-made message (malformed input)
@@ -423,6 +428,79 @@ static int remount_fs(const char *mnt)
 	return rc;
 }
 
+/*
+ * A WRITE that meets a fault (flags rN and tN of copy:):
+ *  reset: the driver is reset right after posting it (the transport torn
+ *         down until the daemon reopens); the host gets a failure, the
+ *         daemon must drop the copy, reopen and register again.
+ *  late:  the target file system is frozen first, so the daemon's write
+ *         blocks past the driver's timeout (1 s here); then it is thawed,
+ *         the daemon's late reply is refused by the driver, and the host
+ *         cancels.
+ */
+static int fault_write(struct emu *e, const void *msg, size_t len, const char *dst, bool late,
+		       char *why, size_t why_len)
+{
+	struct emu_scratch *s = NULL;
+	struct emu_req r;
+	unsigned int id, fs = 0;
+	uint64_t end;
+	int rc;
+
+	if (e->o.uio)
+		return FAIL("flags r and t are not supported with --transport uio");
+	if (late) {
+		rc = scratch_of(dst, &s, &fs);
+		if (rc < 0)
+			return FAIL("%s is on no scratch file system", dst);
+		rc = emu_scratch_ioctl(s, fs, true);
+		if (rc < 0) {
+			snprintf(why, why_len, "FIFREEZE %s: %s", s->fs[fs].mnt, strerror(-rc));
+			emu_scratch_free(s);
+			return -1;
+		}
+		emu_tl("host        %s frozen: the next WRITE will block", s->fs[fs].mnt);
+	}
+	rc = emu_chardev_post(e->dev, msg, len, late ? 1000 : e->o.timeout_ms, &id);
+	if (rc == 0 && !late)
+		emu_chardev_reset(e->dev);
+	if (rc == 0)
+		rc = emu_chardev_wait(e->dev, id, 0, should_abort, e, &r);
+	if (late) {
+		/* thaw whatever happened: nothing may stay frozen */
+		emu_sleep_ms(500);
+		if (emu_scratch_ioctl(s, fs, false) < 0 && rc == 0)
+			rc = -EIO;
+		emu_tl("host        %s thawed", s->fs[fs].mnt);
+		emu_scratch_free(s);
+	}
+	if (rc < 0)
+		return FAIL("WRITE: %s", strerror(-rc));
+	if (r.result != (late ? EMU_REQ_TIMEOUT : EMU_REQ_RESET))
+		return FAIL("WRITE: %s, expected %s", emu_req_result_to_string(r.result),
+			    late ? "a timeout" : "a reset");
+	emu_tl("host        WRITE failed towards the host as planned: %s",
+	       emu_req_result_to_string(r.result));
+
+	if (late) {
+		end = emu_now_ns() + 5000 * EMU_NSEC_PER_MSEC;
+		while (emu_now_ns() < end && emu_chardev_get(e->dev, id, &r) == 0 && !r.late_ns)
+			emu_sleep_ms(20);
+		if (!r.late_ns)
+			return FAIL("no late reply from the daemon after the thaw");
+		emu_tl("host        the daemon's reply came %.0f ms after the timeout and was refused",
+		       (double)(r.late_ns - r.answered_ns) / 1e6);
+		return 0;
+	}
+
+	rc = emu_chardev_wait_registered(e->dev, e->reg_seen, REGISTER_WAIT_MS, should_abort, e);
+	if (rc < 0)
+		return FAIL("the daemon did not register again after the reset: %s", strerror(-rc));
+	e->reg_seen = emu_chardev_reg_seq(e->dev);
+	emu_tl("host        the daemon registered again after the reset");
+	return 0;
+}
+
 static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 {
 	static union {
@@ -434,8 +512,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	char dir[2048], name[1024], path_sent[2050];
 	uint32_t expect = HV_S_OK, status = HV_S_OK, first_bad = HV_S_OK, copy_flags = 0;
 	uint64_t size = 0, cancel_at = UINT64_MAX, kill_at = UINT64_MAX, h = FNV_INIT;
-	uint64_t eio_at = UINT64_MAX;
-	bool eio = false;
+	uint64_t eio_at = UINT64_MAX, reset_at = UINT64_MAX, late_at = UINT64_MAX;
+	bool eio = false, reset = false, late = false;
 	uint64_t before_hash = 0, before_size = 0, got_hash = 0, got_size = 0, sent = 0;
 	bool gen, existed, started, cancelled = false, killed = false, trailing_slash = false;
 	uint64_t t0;
@@ -474,6 +552,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 			break;
 		case 'c':
 		case 'e':
+		case 'r':
+		case 't':
 		case 'k': {
 			uint64_t v = strtoull(f + 1, &end, 10);
 
@@ -483,6 +563,10 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 				cancel_at = v;
 			else if (*f == 'e')
 				eio_at = v;
+			else if (*f == 'r')
+				reset_at = v;
+			else if (*f == 't')
+				late_at = v;
 			else
 				kill_at = v;
 			f = end;
@@ -562,6 +646,13 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 			goto fail;
 		}
 		h = fnv1a(h, m.data.data, n);
+		if (sent >= reset_at || sent >= late_at) {
+			if (fault_write(e, &m, sizeof(m.data), dst, sent >= late_at, why, why_len) < 0)
+				goto fail;
+			reset = sent >= reset_at;
+			late = !reset;
+			break;
+		}
 		if (transact(e, &m, sizeof(m.data), &status, why, why_len) < 0)
 			goto fail;
 		if (status != HV_S_OK)
@@ -577,6 +668,31 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		cancelled = true;
 	if (!killed && sent >= kill_at && size > 0)
 		killed = true;
+
+	if (reset || late) {
+		char first[300] = "";
+
+		if (in)
+			fclose(in);
+		in = NULL;
+		if (late) {
+			/* what the host does after a WRITE that timed out */
+			memset(&m, 0, sizeof(m.hdr));
+			m.hdr.operation = HV_FCOPY_CANCEL_FCOPY;
+			if (transact(e, &m, sizeof(m.hdr), &status, why, why_len) < 0)
+				goto fail;
+			if (status != HV_S_OK)
+				return FAIL("CANCEL after the late WRITE answered 0x%08x", status);
+		}
+		if (!existed && access(dst, F_OK) == 0)
+			return FAIL("%s exists after the %s", dst, late ? "timed-out WRITE" : "reset");
+		rc = count_temps(dir, first, sizeof(first));
+		if (rc != 0)
+			return FAIL("%d temporary file(s) left in %s (%s)", rc, dir, first);
+		emu_tl("host        nothing of the copy to %s is left after the %s", dst,
+		       late ? "timed-out WRITE and CANCEL" : "driver reset");
+		return 0;
+	}
 
 	if (killed && e->o.uio)
 		/* emu-vmbus keeps its first guest connection: no second daemon can attach */

@@ -111,6 +111,15 @@ hv_add_fcopy_scenario(fcopy-eio FS ext4,ext4 STEPS ${FCOPY_EIO} ${FCOPY_EIO_AFTE
 hv_add_fcopy_scenario(fcopy-eio-named-temp FS xfs,ext4 CONFIG "[fcopy]\ntmpfile=false\n"
   STEPS ${FCOPY_EIO} kill:TERM wait-exit start-daemon wait-register ${FCOPY_EIO_AFTER}
   EXPECT "failed to write .*Input/output error; answering 0x80004005@@its temporary file could not be removed \\(Input/output error\\), the next start removes it@@Removed /mnt/fs0/\\.hv-fcopy-[0-9a-f]+, the temporary file of a copy")
+# The driver reset right after a WRITE is posted (flag r): the daemon drops
+# the copy, reopens and registers again. A WRITE that blocks past the
+# driver's timeout (flag t: the target file system frozen, 1 s timeout):
+# the daemon's late reply is refused, the host cancels. Either way nothing
+# of the copy is left, and the same copies then succeed.
+hv_add_fcopy_scenario(fcopy-reset-and-late-reply FS ext4,xfs STEPS wait-register
+  copy:gen/1M:/mnt/fs0/r:r300000 copy:gen/1M:/mnt/fs1/t:t300000
+  copy:gen/1M:/mnt/fs0/r copy:gen/1M:/mnt/fs1/t expect-no-temp:/mnt/fs0 expect-no-temp:/mnt/fs1
+  EXPECT "Copy to /mnt/fs0/r abandoned: the driver closed or reset@@the daemon registered again after the reset@@Failed to send the reply to /dev/vmbus/hv_fcopy: Invalid argument@@the daemon's reply came [0-9]+ ms after the timeout and was refused@@copied 1048576 bytes to /mnt/fs1/t")
 # Hostile or broken input: a symbolic link planted in the path, "..", a
 # too-short message, an unknown op, a fragment above 6,144 bytes.
 hv_add_fcopy_scenario(fcopy-hostile-input FS ext4,ext4
