@@ -209,10 +209,11 @@ static uint32_t run_request(fcopy_daemon *f, const fcopy_request *req)
 	switch (req->op) {
 	case HV_FCOPY_START_FILE_COPY:
 		if (fcopy_session_cancelled_previous(s) && fcopy_session_temp_left(s) < 0)
-			hv_log_errno(fcopy_session_temp_left(s),
-				     "START while a copy was open: the previous copy was cancelled, "
-				     "its temporary file could not be removed (%m), the next start "
-				     "removes it");
+			hv_log_errno(
+			    fcopy_session_temp_left(s),
+			    "START while a copy was open: the previous copy was cancelled, "
+			    "its temporary file could not be removed (%m), the next start "
+			    "removes it");
 		else if (fcopy_session_cancelled_previous(s))
 			g_warning("START while a copy was open: the previous copy was cancelled, "
 				  "its temporary file removed");

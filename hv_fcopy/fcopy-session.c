@@ -211,8 +211,8 @@ static void state_drop(const char *state_path, const char *path)
 static void forget_temp(fcopy_session *s)
 {
 	if (s->state_path && s->temp[0] && s->dir) {
-		g_autofree char *path = g_strdup_printf(
-		    "%s%s%s", s->dir, strcmp(s->dir, "/") == 0 ? "" : "/", s->temp);
+		g_autofree char *path =
+		    g_strdup_printf("%s%s%s", s->dir, strcmp(s->dir, "/") == 0 ? "" : "/", s->temp);
 
 		state_drop(s->state_path, path);
 	}

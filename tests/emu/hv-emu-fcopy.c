@@ -346,8 +346,8 @@ static int restart_daemon(struct emu *e, char *why, size_t why_len)
 }
 
 /* FS_IOC_SHUTDOWN (ext4's EXT4_IOC_SHUTDOWN, xfs's XFS_IOC_GOINGDOWN): _IOR('X', 125, __u32) */
-#define EMU_IOC_SHUTDOWN	 _IOR('X', 125, uint32_t)
-#define EMU_SHUTDOWN_LOGFLUSH	 1U
+#define EMU_IOC_SHUTDOWN      _IOR('X', 125, uint32_t)
+#define EMU_SHUTDOWN_LOGFLUSH 1U
 
 /* The scratch file system that holds @path (longest mount point prefix). */
 static int scratch_of(const char *path, struct emu_scratch **ret_s, unsigned int *ret_i)
@@ -417,8 +417,7 @@ static int remount_fs(const char *mnt)
 		return rc;
 	if (strcmp(s->fs[i].mnt, mnt) != 0)
 		rc = -EINVAL;
-	else if (umount2(mnt, 0) < 0 ||
-		 mount(s->fs[i].dev, mnt, s->fs[i].fstype, 0, NULL) < 0)
+	else if (umount2(mnt, 0) < 0 || mount(s->fs[i].dev, mnt, s->fs[i].fstype, 0, NULL) < 0)
 		rc = -errno;
 	else
 		fs_down = false;
@@ -488,8 +487,9 @@ static int fault_write(struct emu *e, const void *msg, size_t len, const char *d
 			emu_sleep_ms(20);
 		if (!r.late_ns)
 			return FAIL("no late reply from the daemon after the thaw");
-		emu_tl("host        the daemon's reply came %.0f ms after the timeout and was refused",
-		       (double)(r.late_ns - r.answered_ns) / 1e6);
+		emu_tl(
+		    "host        the daemon's reply came %.0f ms after the timeout and was refused",
+		    (double)(r.late_ns - r.answered_ns) / 1e6);
 		return 0;
 	}
 
@@ -647,7 +647,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		}
 		h = fnv1a(h, m.data.data, n);
 		if (sent >= reset_at || sent >= late_at) {
-			if (fault_write(e, &m, sizeof(m.data), dst, sent >= late_at, why, why_len) < 0)
+			if (fault_write(e, &m, sizeof(m.data), dst, sent >= late_at, why, why_len) <
+			    0)
 				goto fail;
 			reset = sent >= reset_at;
 			late = !reset;
@@ -685,7 +686,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 				return FAIL("CANCEL after the late WRITE answered 0x%08x", status);
 		}
 		if (!existed && access(dst, F_OK) == 0)
-			return FAIL("%s exists after the %s", dst, late ? "timed-out WRITE" : "reset");
+			return FAIL("%s exists after the %s", dst,
+				    late ? "timed-out WRITE" : "reset");
 		rc = count_temps(dir, first, sizeof(first));
 		if (rc != 0)
 			return FAIL("%d temporary file(s) left in %s (%s)", rc, dir, first);
@@ -879,7 +881,7 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 		else {
 			for (uint64_t off = 0; off < want; off += sizeof(chunk)) {
 				size_t n = want - off < sizeof(chunk) ? (size_t)(want - off)
-								     : sizeof(chunk);
+								      : sizeof(chunk);
 
 				gen_bytes(off, chunk, n);
 				h = fnv1a(h, chunk, n);
@@ -942,14 +944,16 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
-		   "                    [--timeout MS] [--daemon-preload SO] [--transport chardev|uio]\n"
-		   "                    STEP...\n"
-		   "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
-		   "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
-		   "       remount:MNT expect-gen:PATH:SIZE\n"
-		   "       kill:SIG wait-exit[:MS]\n"
-		   "       start-daemon sleep:MS (see the comment at the top of hv-emu-fcopy.c)\n");
+	fprintf(
+	    f,
+	    "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
+	    "                    [--timeout MS] [--daemon-preload SO] [--transport chardev|uio]\n"
+	    "                    STEP...\n"
+	    "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
+	    "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
+	    "       remount:MNT expect-gen:PATH:SIZE\n"
+	    "       kill:SIG wait-exit[:MS]\n"
+	    "       start-daemon sleep:MS (see the comment at the top of hv-emu-fcopy.c)\n");
 }
 
 /* HV_EMU_CONFIG (as for hv-emu): written to /tmp/test.conf inside the sandbox. */

@@ -1112,8 +1112,7 @@ static int kill_burst(struct kvp_emu *e, uint8_t pool, unsigned int n, unsigned 
 
 	for (unsigned int i = 0; i < n && !e->broken && !got_signal; i++) {
 		snprintf(key, sizeof(key), "burst-%05u", i);
-		snprintf(value, sizeof(value), "value-%05u-%016llx", i,
-			 (unsigned long long)rnd(e));
+		snprintf(value, sizeof(value), "value-%05u-%016llx", i, (unsigned long long)rnd(e));
 		if (i % every != every - 1) {
 			int64_t st = do_set(e, pool, key, value, true, NULL);
 
@@ -1135,7 +1134,7 @@ static int kill_burst(struct kvp_emu *e, uint8_t pool, unsigned int n, unsigned 
 				break;
 			{
 				unsigned int us = rnd_below(e, 3000);
-				struct timespec ts = { 0, (long)us * 1000L };
+				struct timespec ts = {0, (long)us * 1000L};
 
 				nanosleep(&ts, NULL);
 			}
@@ -1175,7 +1174,8 @@ static int kill_burst(struct kvp_emu *e, uint8_t pool, unsigned int n, unsigned 
 		if (got == 0)
 			break;
 		if (got < sizeof(rec)) {
-			emu_tl_always(0, "FAIL        kill-burst: partial record of %zu bytes", got);
+			emu_tl_always(0, "FAIL        kill-burst: partial record of %zu bytes",
+				      got);
 			bad++;
 			break;
 		}
@@ -1187,7 +1187,8 @@ static int kill_burst(struct kvp_emu *e, uint8_t pool, unsigned int n, unsigned 
 			continue;
 		}
 		for (size_t j = 0; j < sizeof(rec); j++) {
-			bool after = j < HV_KVP_MAX_KEY_SIZE ? j > kl : j > HV_KVP_MAX_KEY_SIZE + vl;
+			bool after =
+			    j < HV_KVP_MAX_KEY_SIZE ? j > kl : j > HV_KVP_MAX_KEY_SIZE + vl;
 
 			if (after && rec[j])
 				bad++;
@@ -1207,8 +1208,9 @@ static int kill_burst(struct kvp_emu *e, uint8_t pool, unsigned int n, unsigned 
 		if (found[i] > 1)
 			bad++;
 		if (acked[i] && !found[i]) {
-			emu_tl_always(0, "FAIL        kill-burst: acknowledged record burst-%05u "
-					 "is not in the pool file",
+			emu_tl_always(0,
+				      "FAIL        kill-burst: acknowledged record burst-%05u "
+				      "is not in the pool file",
 				      i);
 			missing++;
 		}
@@ -1260,7 +1262,7 @@ static int pools_scratch(struct kvp_emu *e, struct emu_scratch **ret_s, unsigned
 }
 
 /* FS_IOC_SHUTDOWN (ext4's EXT4_IOC_SHUTDOWN, xfs's XFS_IOC_GOINGDOWN): _IOR('X', 125, __u32) */
-#define EMU_IOC_SHUTDOWN	 _IOR('X', 125, uint32_t)
+#define EMU_IOC_SHUTDOWN	_IOR('X', 125, uint32_t)
 #define EMU_SHUTDOWN_NOLOGFLUSH 2U
 
 /*
@@ -1554,12 +1556,14 @@ static int run_step(struct kvp_emu *e, const char *word)
 static bool step_known(const char *word)
 {
 	static const char *const with_arg[] = {
-	    "set:",	    "set-u32:", "set-u64:", "get:",  "delete:", "enumerate:", "enum:",
-	    "get-ip-info:", "op:",	"random:",  "seed:", "append:", "bench:",     "sleep:",
-	    "kill-burst:", "reset-during-set:", "late-set:",
+	    "set:",	 "set-u32:",   "set-u64:",    "get:",
+	    "delete:",	 "enumerate:", "enum:",	      "get-ip-info:",
+	    "op:",	 "random:",    "seed:",	      "append:",
+	    "bench:",	 "sleep:",     "kill-burst:", "reset-during-set:",
+	    "late-set:",
 	};
-	static const char *const bare[] = {"dump-pools",	"fill",		 "unfill",
-					   "restart-daemon", "shutdown-pools-fs", "remount-pools"};
+	static const char *const bare[] = {
+	    "dump-pools", "fill", "unfill", "restart-daemon", "shutdown-pools-fs", "remount-pools"};
 
 	for (size_t i = 0; i < sizeof(with_arg) / sizeof(with_arg[0]); i++)
 		if (strncmp(word, with_arg[i], strlen(with_arg[i])) == 0)
