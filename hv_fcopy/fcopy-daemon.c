@@ -208,7 +208,13 @@ static uint32_t run_request(fcopy_daemon *f, const fcopy_request *req)
 
 	switch (req->op) {
 	case HV_FCOPY_START_FILE_COPY:
-		if (fcopy_session_cancelled_previous(s))
+		if (fcopy_session_cancelled_previous(s) && fcopy_session_temp_left(s) < 0)
+			hv_log_errno(
+			    fcopy_session_temp_left(s),
+			    "START while a copy was open: the previous copy was cancelled, "
+			    "its temporary file could not be removed (%m), the next start "
+			    "removes it");
+		else if (fcopy_session_cancelled_previous(s))
 			g_warning("START while a copy was open: the previous copy was cancelled, "
 				  "its temporary file removed");
 		if (r < 0) {
@@ -259,9 +265,16 @@ static uint32_t run_request(fcopy_daemon *f, const fcopy_request *req)
 				 f->n_copies == 1 ? "y" : "ies");
 		break;
 	case HV_FCOPY_CANCEL_FCOPY:
-		g_info("Copy to %s cancelled by the host after %" G_GUINT64_FORMAT
-		       " bytes; the temporary file was removed",
-		       fcopy_session_target(s), written);
+		if (fcopy_session_temp_left(s) < 0)
+			hv_log_errno(fcopy_session_temp_left(s),
+				     "Copy to %s cancelled by the host after %" G_GUINT64_FORMAT
+				     " bytes; its temporary file could not be removed (%m), the "
+				     "next start removes it",
+				     fcopy_session_target(s), written);
+		else
+			g_info("Copy to %s cancelled by the host after %" G_GUINT64_FORMAT
+			       " bytes; the temporary file was removed",
+			       fcopy_session_target(s), written);
 		hv_notify_status("Idle; %u cop%s done", f->n_copies,
 				 f->n_copies == 1 ? "y" : "ies");
 		break;

@@ -31,6 +31,7 @@ struct fcopy_session {
 	uint64_t written;
 	const char *step;
 	bool cancelled_previous;
+	int temp_left; /* -errno: the last cancel could not remove the named temporary file */
 };
 
 static const char *const state_names[_FCOPY_STATE_MAX] = {
@@ -147,6 +148,11 @@ uint64_t fcopy_session_announced_size(const fcopy_session *s)
 	return s->file_size;
 }
 
+int fcopy_session_temp_left(const fcopy_session *s)
+{
+	return s->temp_left;
+}
+
 bool fcopy_session_temp_is_named(const fcopy_session *s)
 {
 	return s->state == FCOPY_STATE_COPYING && s->temp[0];
@@ -158,23 +164,58 @@ static int fail(fcopy_session *s, const char *step, int r)
 	return r;
 }
 
-/* The state file names the one named temporary file that exists, if any. */
+/*
+ * The state file lists the named temporary files that may exist, one path a
+ * line: the one of the copy in progress, and any that a cancel could not
+ * remove (an I/O error), until the next start removes them.
+ */
 static void record_temp(fcopy_session *s)
 {
 	g_autofree char *line = NULL;
+	int fd;
 
 	if (!s->state_path)
 		return;
 
 	line = g_strdup_printf("%s%s%s\n", s->dir, strcmp(s->dir, "/") == 0 ? "" : "/", s->temp);
 	/* Best effort: losing the record only means a leftover that is not cleaned. */
-	(void)g_file_set_contents(s->state_path, line, -1, NULL);
+	fd = open(s->state_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	(void)!write(fd, line, strlen(line));
+	close(fd);
 }
 
+/* Drops the line @path from the state file (the file goes when it is empty). */
+static void state_drop(const char *state_path, const char *path)
+{
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autoptr(GString) rest = g_string_new(NULL);
+
+	if (!g_file_get_contents(state_path, &text, NULL, NULL))
+		return;
+
+	lines = g_strsplit(text, "\n", -1);
+	for (char **l = lines; *l; l++)
+		if (**l && strcmp(*l, path) != 0)
+			g_string_append_printf(rest, "%s\n", *l);
+
+	if (rest->len == 0)
+		(void)unlink(state_path);
+	else
+		(void)g_file_set_contents(state_path, rest->str, (gssize)rest->len, NULL);
+}
+
+/* The named temporary file is gone (or has its final name): no longer recorded. */
 static void forget_temp(fcopy_session *s)
 {
-	if (s->state_path)
-		(void)unlink(s->state_path);
+	if (s->state_path && s->temp[0] && s->dir) {
+		g_autofree char *path =
+		    g_strdup_printf("%s%s%s", s->dir, strcmp(s->dir, "/") == 0 ? "" : "/", s->temp);
+
+		state_drop(s->state_path, path);
+	}
 	s->temp[0] = '\0';
 }
 
@@ -217,8 +258,14 @@ static void end_copy(fcopy_session *s, bool remove_temp)
 		close(s->fd);
 	s->fd = -1;
 
-	if (remove_temp && s->temp[0] && s->dir_fd >= 0)
-		(void)unlinkat(s->dir_fd, s->temp, 0);
+	if (remove_temp)
+		s->temp_left = 0;
+	if (remove_temp && s->temp[0] && s->dir_fd >= 0 && unlinkat(s->dir_fd, s->temp, 0) < 0 &&
+	    errno != ENOENT) {
+		/* e.g. EIO: it stays recorded, and the next start removes it */
+		s->temp_left = -errno;
+		s->temp[0] = '\0';
+	}
 	if (s->temp[0])
 		forget_temp(s);
 
@@ -495,15 +542,43 @@ int fcopy_session_handle(fcopy_session *s, const fcopy_request *req)
 	}
 }
 
+/* Removes one recorded leftover: 1 removed, 0 nothing there, -errno (keep the record). */
+static int remove_leftover(const char *line)
+{
+	g_autofree char *dir = NULL;
+	g_autofree char *norm = NULL;
+	const char *base = strrchr(line, '/');
+	int dir_fd = -1;
+	int r;
+
+	/* Only our hidden names, and nothing that is not one component. */
+	if (!base || strncmp(base + 1, FCOPY_TEMP_PREFIX, strlen(FCOPY_TEMP_PREFIX)) != 0)
+		return -EBADMSG;
+	base++;
+
+	dir = g_strndup(line, (gsize)(base - line));
+	r = fcopy_normalize_dir(dir, &norm);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EBADMSG;
+
+	r = fcopy_dir_open(norm, false, 0, &dir_fd);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+
+	r = unlinkat(dir_fd, base, 0) < 0 ? -errno : 1;
+	close(dir_fd);
+	return r == -ENOENT ? 0 : r;
+}
+
 int fcopy_cleanup_leftover(const char *state_path, char **ret_removed)
 {
 	g_autofree char *text = NULL;
-	g_autofree char *dir = NULL;
-	g_autofree char *norm = NULL;
-	const char *base;
-	char *nl;
-	int dir_fd = -1;
-	int r;
+	g_auto(GStrv) lines = NULL;
+	g_autoptr(GString) keep = g_string_new(NULL);
+	g_autoptr(GString) removed = g_string_new(NULL);
+	int n = 0, first_error = 0;
 
 	if (!state_path)
 		return -EINVAL;
@@ -511,42 +586,30 @@ int fcopy_cleanup_leftover(const char *state_path, char **ret_removed)
 	if (!g_file_get_contents(state_path, &text, NULL, NULL))
 		return 0;
 
-	nl = strchr(text, '\n');
-	if (nl)
-		*nl = '\0';
+	lines = g_strsplit(text, "\n", -1);
+	for (char **l = lines; *l; l++) {
+		int r;
 
-	base = strrchr(text, '/');
-	if (!base || strncmp(base + 1, FCOPY_TEMP_PREFIX, strlen(FCOPY_TEMP_PREFIX)) != 0 ||
-	    strchr(base + 1, '/')) {
-		(void)unlink(state_path);
-		return -EBADMSG;
-	}
-	base++;
-
-	dir = g_strndup(text, (gsize)(base - text));
-	r = fcopy_normalize_dir(dir, &norm);
-	if (r < 0) {
-		(void)unlink(state_path);
-		return r;
-	}
-
-	r = fcopy_dir_open(norm, false, 0, &dir_fd);
-	if (r == -ENOENT) {
-		(void)unlink(state_path);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-
-	r = unlinkat(dir_fd, base, 0) < 0 ? -errno : 1;
-	close(dir_fd);
-	if (r == -ENOENT)
-		r = 0;
-	if (r >= 0) {
-		(void)unlink(state_path);
-		if (r > 0 && ret_removed)
-			*ret_removed = g_strdup(text);
+		if (!**l)
+			continue;
+		r = remove_leftover(*l);
+		if (r > 0) {
+			g_string_append_printf(removed, "%s%s", n ? ", " : "", *l);
+			n++;
+		} else if (r < 0 && r != -EBADMSG) {
+			/* still there (e.g. the file system is not back yet): next start */
+			g_string_append_printf(keep, "%s\n", *l);
+		}
+		if (r < 0 && !first_error)
+			first_error = r;
 	}
 
-	return r;
+	if (keep->len == 0)
+		(void)unlink(state_path);
+	else
+		(void)g_file_set_contents(state_path, keep->str, (gssize)keep->len, NULL);
+
+	if (n > 0 && ret_removed)
+		*ret_removed = g_string_free(g_steal_pointer(&removed), FALSE);
+	return n > 0 ? n : first_error;
 }

@@ -80,6 +80,12 @@ bool fcopy_session_cancelled_previous(const fcopy_session *s);
 /* Bytes written so far and the size the host announced. */
 uint64_t fcopy_session_written(const fcopy_session *s);
 uint64_t fcopy_session_announced_size(const fcopy_session *s);
+/*
+ * 0, or -errno when the last cancel (or a START that cancelled an open copy)
+ * could not remove the named temporary file (e.g. EIO): it stays listed in
+ * the state file and the next fcopy_cleanup_leftover() removes it.
+ */
+int fcopy_session_temp_left(const fcopy_session *s);
 /* Whether the copy in progress uses a named temporary file (not O_TMPFILE). */
 bool fcopy_session_temp_is_named(const fcopy_session *s);
 
@@ -101,9 +107,11 @@ int fcopy_session_cancel(fcopy_session *s);
 int fcopy_session_handle(fcopy_session *s, const fcopy_request *req);
 
 /*
- * Start-up: removes the named temporary file that @state_path records, left
- * by a daemon that stopped mid-copy. 1 if one was removed, 0 if none, else
- * -errno. Only a name starting with FCOPY_TEMP_PREFIX is ever removed, and
+ * Start-up: removes the named temporary files that @state_path lists (one
+ * path a line), left by a daemon that stopped mid-copy or a cancel that
+ * failed. The number removed (*ret_removed: their paths, ", "-separated),
+ * 0 if none, else the first -errno; a file that cannot be removed yet stays
+ * listed. Only a name starting with FCOPY_TEMP_PREFIX is ever removed, and
  * its directory is opened without following links.
  */
 int fcopy_cleanup_leftover(const char *state_path, char **ret_removed);

@@ -90,6 +90,10 @@ static uint32_t copy_from(const hv_ring *r, uint32_t at, void *dst, uint32_t len
 {
 	uint32_t first = r->dsize - at;
 
+	/* An empty payload may be read into no buffer at all (NULL, size 0). */
+	if (len == 0)
+		return at;
+
 	if (len > first) {
 		memcpy(dst, r->data + at, first);
 		memcpy((uint8_t *)dst + first, r->data, len - first);

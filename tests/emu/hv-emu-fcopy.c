@@ -25,13 +25,24 @@
  *       FLAGS o OVER_WRITE, p CREATE_PATH, s send the directory with a
  *             trailing '/', cN CANCEL after N bytes,
  *             kN SIGKILL the daemon after N bytes, restart it, and check
- *             that nothing is left under the final name
+ *             that nothing is left under the final name,
+ *             eN shut the target's file system down after N bytes (EIO
+ *             from then on; journal flushed, data not); the host CANCELs after the
+ *             failed WRITE; check with remount: and expect-absent: after,
+ *             rN reset the driver right after posting the WRITE at N bytes:
+ *             the daemon must register again, nothing may be left,
+ *             tN freeze the target's file system before the WRITE at N bytes
+ *             so that it times out (1 s), thaw, expect the daemon's late
+ *             reply to be refused, CANCEL: nothing may be left
  *       EXPECT ok (default), exists, fail, full, invalid, or 0xHEX: the
  *             first non-zero status the host gets
  *   raw:HEX[=EXPECT]          a hand-made message (malformed input)
  *   expect-absent:PATH        no such file
  *   expect-no-temp:DIR        no .hv-fcopy-* file in DIR
  *   expect-mode:PATH:OCTAL    the file's permission bits
+ *   remount:MNT               unmount the scratch file system MNT and mount its device
+ *                             again (a reboot after an I/O error)
+ *   expect-gen:PATH:SIZE      PATH holds exactly gen/SIZE
  *   kill:SIG                  signal the daemon
  *   wait-exit[:MS]            wait until the daemon has exited
  *   start-daemon              start it again (then wait-register)
@@ -48,6 +59,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -332,6 +345,162 @@ static int restart_daemon(struct emu *e, char *why, size_t why_len)
 	return 0;
 }
 
+/* FS_IOC_SHUTDOWN (ext4's EXT4_IOC_SHUTDOWN, xfs's XFS_IOC_GOINGDOWN): _IOR('X', 125, __u32) */
+#define EMU_IOC_SHUTDOWN      _IOR('X', 125, uint32_t)
+#define EMU_SHUTDOWN_LOGFLUSH 1U
+
+/* The scratch file system that holds @path (longest mount point prefix). */
+static int scratch_of(const char *path, struct emu_scratch **ret_s, unsigned int *ret_i)
+{
+	struct emu_scratch *s = NULL;
+	size_t best = 0;
+	int rc = emu_scratch_load(&s);
+
+	if (rc < 0)
+		return rc;
+	for (unsigned int i = 0; i < s->n; i++) {
+		size_t n = strlen(s->fs[i].mnt);
+
+		if (strncmp(path, s->fs[i].mnt, n) == 0 && (path[n] == '/' || !path[n]) &&
+		    n > best && s->fs[i].dev && s->fs[i].fstype) {
+			best = n;
+			*ret_i = i;
+		}
+	}
+	if (!best) {
+		emu_scratch_free(s);
+		return -ENOENT;
+	}
+	*ret_s = s;
+	return 0;
+}
+
+/* A file system was shut down and not mounted again since. */
+static bool fs_down;
+
+/*
+ * The file system holding @path fails like a dying disk: every later
+ * read or write there gets EIO. The journal is flushed first (LOGFLUSH),
+ * data blocks are not: a named temporary file created before is still
+ * there after a remount, for the next start to remove.
+ */
+static int shutdown_fs(const char *path)
+{
+	struct emu_scratch *s = NULL;
+	uint32_t how = EMU_SHUTDOWN_LOGFLUSH;
+	unsigned int i = 0;
+	int fd, rc;
+
+	rc = scratch_of(path, &s, &i);
+	if (rc < 0)
+		return rc;
+	fd = open(s->fs[i].mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = fd < 0 || ioctl(fd, EMU_IOC_SHUTDOWN, &how) < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	fs_down = rc == 0;
+	emu_tl("host        %s shut down (I/O errors from now on): %s", s->fs[i].mnt,
+	       rc ? strerror(-rc) : "ok");
+	emu_scratch_free(s);
+	return rc;
+}
+
+/* What a reboot does after the I/O error: unmount, mount the device again. */
+static int remount_fs(const char *mnt)
+{
+	struct emu_scratch *s = NULL;
+	unsigned int i = 0;
+	int rc;
+
+	rc = scratch_of(mnt, &s, &i);
+	if (rc < 0)
+		return rc;
+	if (strcmp(s->fs[i].mnt, mnt) != 0)
+		rc = -EINVAL;
+	else if (umount2(mnt, 0) < 0 || mount(s->fs[i].dev, mnt, s->fs[i].fstype, 0, NULL) < 0)
+		rc = -errno;
+	else
+		fs_down = false;
+	emu_tl("host        %s (%s) mounted again: %s", mnt, rc == -EINVAL ? "?" : s->fs[i].dev,
+	       rc ? strerror(-rc) : "ok");
+	emu_scratch_free(s);
+	return rc;
+}
+
+/*
+ * A WRITE that meets a fault (flags rN and tN of copy:):
+ *  reset: the driver is reset right after posting it (the transport torn
+ *         down until the daemon reopens); the host gets a failure, the
+ *         daemon must drop the copy, reopen and register again.
+ *  late:  the target file system is frozen first, so the daemon's write
+ *         blocks past the driver's timeout (1 s here); then it is thawed,
+ *         the daemon's late reply is refused by the driver, and the host
+ *         cancels.
+ */
+static int fault_write(struct emu *e, const void *msg, size_t len, const char *dst, bool late,
+		       char *why, size_t why_len)
+{
+	struct emu_scratch *s = NULL;
+	struct emu_req r;
+	unsigned int id, fs = 0;
+	uint64_t end;
+	int rc;
+
+	if (e->o.uio)
+		return FAIL("flags r and t are not supported with --transport uio");
+	if (late) {
+		rc = scratch_of(dst, &s, &fs);
+		if (rc < 0)
+			return FAIL("%s is on no scratch file system", dst);
+		rc = emu_scratch_ioctl(s, fs, true);
+		if (rc < 0) {
+			snprintf(why, why_len, "FIFREEZE %s: %s", s->fs[fs].mnt, strerror(-rc));
+			emu_scratch_free(s);
+			return -1;
+		}
+		emu_tl("host        %s frozen: the next WRITE will block", s->fs[fs].mnt);
+	}
+	rc = emu_chardev_post(e->dev, msg, len, late ? 1000 : e->o.timeout_ms, &id);
+	if (rc == 0 && !late)
+		emu_chardev_reset(e->dev);
+	if (rc == 0)
+		rc = emu_chardev_wait(e->dev, id, 0, should_abort, e, &r);
+	if (late) {
+		/* thaw whatever happened: nothing may stay frozen */
+		emu_sleep_ms(500);
+		if (emu_scratch_ioctl(s, fs, false) < 0 && rc == 0)
+			rc = -EIO;
+		emu_tl("host        %s thawed", s->fs[fs].mnt);
+		emu_scratch_free(s);
+	}
+	if (rc < 0)
+		return FAIL("WRITE: %s", strerror(-rc));
+	if (r.result != (late ? EMU_REQ_TIMEOUT : EMU_REQ_RESET))
+		return FAIL("WRITE: %s, expected %s", emu_req_result_to_string(r.result),
+			    late ? "a timeout" : "a reset");
+	emu_tl("host        WRITE failed towards the host as planned: %s",
+	       emu_req_result_to_string(r.result));
+
+	if (late) {
+		end = emu_now_ns() + 5000 * EMU_NSEC_PER_MSEC;
+		while (emu_now_ns() < end && emu_chardev_get(e->dev, id, &r) == 0 && !r.late_ns)
+			emu_sleep_ms(20);
+		if (!r.late_ns)
+			return FAIL("no late reply from the daemon after the thaw");
+		emu_tl(
+		    "host        the daemon's reply came %.0f ms after the timeout and was refused",
+		    (double)(r.late_ns - r.answered_ns) / 1e6);
+		return 0;
+	}
+
+	rc = emu_chardev_wait_registered(e->dev, e->reg_seen, REGISTER_WAIT_MS, should_abort, e);
+	if (rc < 0)
+		return FAIL("the daemon did not register again after the reset: %s", strerror(-rc));
+	e->reg_seen = emu_chardev_reg_seq(e->dev);
+	emu_tl("host        the daemon registered again after the reset");
+	return 0;
+}
+
 static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 {
 	static union {
@@ -343,6 +512,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	char dir[2048], name[1024], path_sent[2050];
 	uint32_t expect = HV_S_OK, status = HV_S_OK, first_bad = HV_S_OK, copy_flags = 0;
 	uint64_t size = 0, cancel_at = UINT64_MAX, kill_at = UINT64_MAX, h = FNV_INIT;
+	uint64_t eio_at = UINT64_MAX, reset_at = UINT64_MAX, late_at = UINT64_MAX;
+	bool eio = false, reset = false, late = false;
 	uint64_t before_hash = 0, before_size = 0, got_hash = 0, got_size = 0, sent = 0;
 	bool gen, existed, started, cancelled = false, killed = false, trailing_slash = false;
 	uint64_t t0;
@@ -380,6 +551,9 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 			f++;
 			break;
 		case 'c':
+		case 'e':
+		case 'r':
+		case 't':
 		case 'k': {
 			uint64_t v = strtoull(f + 1, &end, 10);
 
@@ -387,6 +561,12 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 				return FAIL("flag %c needs a byte count", *f);
 			if (*f == 'c')
 				cancel_at = v;
+			else if (*f == 'e')
+				eio_at = v;
+			else if (*f == 'r')
+				reset_at = v;
+			else if (*f == 't')
+				late_at = v;
 			else
 				kill_at = v;
 			f = end;
@@ -449,6 +629,11 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 			killed = true;
 			break;
 		}
+		if (sent >= eio_at && !eio) {
+			eio = true;
+			if (shutdown_fs(dst) < 0)
+				return FAIL("cannot shut down the file system of %s", dst);
+		}
 
 		memset(&m, 0, offsetof(struct hv_do_fcopy, data));
 		m.hdr.operation = HV_FCOPY_WRITE_TO_FILE;
@@ -461,6 +646,14 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 			goto fail;
 		}
 		h = fnv1a(h, m.data.data, n);
+		if (sent >= reset_at || sent >= late_at) {
+			if (fault_write(e, &m, sizeof(m.data), dst, sent >= late_at, why, why_len) <
+			    0)
+				goto fail;
+			reset = sent >= reset_at;
+			late = !reset;
+			break;
+		}
 		if (transact(e, &m, sizeof(m.data), &status, why, why_len) < 0)
 			goto fail;
 		if (status != HV_S_OK)
@@ -476,6 +669,32 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		cancelled = true;
 	if (!killed && sent >= kill_at && size > 0)
 		killed = true;
+
+	if (reset || late) {
+		char first[300] = "";
+
+		if (in)
+			fclose(in);
+		in = NULL;
+		if (late) {
+			/* what the host does after a WRITE that timed out */
+			memset(&m, 0, sizeof(m.hdr));
+			m.hdr.operation = HV_FCOPY_CANCEL_FCOPY;
+			if (transact(e, &m, sizeof(m.hdr), &status, why, why_len) < 0)
+				goto fail;
+			if (status != HV_S_OK)
+				return FAIL("CANCEL after the late WRITE answered 0x%08x", status);
+		}
+		if (!existed && access(dst, F_OK) == 0)
+			return FAIL("%s exists after the %s", dst,
+				    late ? "timed-out WRITE" : "reset");
+		rc = count_temps(dir, first, sizeof(first));
+		if (rc != 0)
+			return FAIL("%d temporary file(s) left in %s (%s)", rc, dir, first);
+		emu_tl("host        nothing of the copy to %s is left after the %s", dst,
+		       late ? "timed-out WRITE and CANCEL" : "driver reset");
+		return 0;
+	}
 
 	if (killed && e->o.uio)
 		/* emu-vmbus keeps its first guest connection: no second daemon can attach */
@@ -527,7 +746,21 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		return FAIL("status 0x%08x (%s), expected 0x%08x (%s)", first_bad,
 			    status_name(first_bad), expect, status_name(expect));
 
+	if (eio) {
+		/* nothing can be read there now: remount, then expect-absent / expect-no-temp */
+		emu_tl("host        %s: status %s after the I/O error at %llu bytes, as expected",
+		       dst, status_name(first_bad), (unsigned long long)sent);
+		return 0;
+	}
+
 	rc = count_temps(dir, NULL, 0);
+	if (rc == -EIO && fs_down) {
+		/* a file system shut down by an eN copy: checked after remount: */
+		emu_tl("host        %s: status %s as expected; %s unreadable (shut down), not "
+		       "checked",
+		       dst, status_name(first_bad), dir);
+		return 0;
+	}
 	if (rc != 0)
 		return FAIL("%d temporary file(s) left in %s", rc, dir);
 
@@ -631,6 +864,32 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 			e->reg_seen = emu_chardev_reg_seq(e->dev);
 	} else if (strcmp(s, "raw") == 0 && arg) {
 		rc = step_raw(e, arg, why, why_len);
+	} else if (strcmp(s, "remount") == 0 && arg) {
+		rc = remount_fs(arg);
+		if (rc < 0)
+			rc = FAIL("remount %s: %s", arg, strerror(-rc));
+	} else if (strcmp(s, "expect-gen") == 0 && arg && strrchr(arg, ':')) {
+		char *sz = strrchr(arg, ':');
+		uint64_t want = 0, got_h = 0, got_n = 0, h = FNV_INIT;
+		static uint8_t chunk[65536];
+
+		*sz++ = '\0';
+		if (parse_size(sz, &want) < 0)
+			rc = FAIL("bad size");
+		else if (hash_file(arg, &got_h, &got_n) < 0)
+			rc = FAIL("%s: %m", arg);
+		else {
+			for (uint64_t off = 0; off < want; off += sizeof(chunk)) {
+				size_t n = want - off < sizeof(chunk) ? (size_t)(want - off)
+								      : sizeof(chunk);
+
+				gen_bytes(off, chunk, n);
+				h = fnv1a(h, chunk, n);
+			}
+			if (got_n != want || got_h != h)
+				rc = FAIL("%s: %llu bytes, not gen/%llu", arg,
+					  (unsigned long long)got_n, (unsigned long long)want);
+		}
 	} else if (strcmp(s, "expect-absent") == 0 && arg) {
 		if (access(arg, F_OK) == 0)
 			rc = FAIL("%s exists", arg);
@@ -685,13 +944,16 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
-		   "                    [--timeout MS] [--daemon-preload SO] [--transport chardev|uio]\n"
-		   "                    STEP...\n"
-		   "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
-		   "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
-		   "       kill:SIG wait-exit[:MS]\n"
-		   "       start-daemon sleep:MS (see the comment at the top of hv-emu-fcopy.c)\n");
+	fprintf(
+	    f,
+	    "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
+	    "                    [--timeout MS] [--daemon-preload SO] [--transport chardev|uio]\n"
+	    "                    STEP...\n"
+	    "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
+	    "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
+	    "       remount:MNT expect-gen:PATH:SIZE\n"
+	    "       kill:SIG wait-exit[:MS]\n"
+	    "       start-daemon sleep:MS (see the comment at the top of hv-emu-fcopy.c)\n");
 }
 
 /* HV_EMU_CONFIG (as for hv-emu): written to /tmp/test.conf inside the sandbox. */

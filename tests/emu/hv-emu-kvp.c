@@ -35,8 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emu-chardev.h"
@@ -1145,6 +1147,343 @@ static int restart_daemon(struct kvp_emu *e)
 	return 0;
 }
 
+/*
+ * kill-burst:POOL:N:EVERY: N SETs of "burst-NNNNN" on POOL; every EVERY-th
+ * one is posted and the daemon is killed (SIGKILL) 0 to 3 ms later
+ * (seeded), wherever it is: before reading the request, in the middle of
+ * writing the pool, or after the reply. The daemon is started again and the
+ * burst goes on. Afterwards the pool file must be well-formed (whole
+ * records, each key and value NUL-terminated, nothing after the NUL) and
+ * hold every record whose SET was acknowledged (status 0) with its value.
+ * Leftover temporary files of an interrupted write are counted.
+ */
+static int kill_burst(struct kvp_emu *e, uint8_t pool, unsigned int n, unsigned int every)
+{
+	static struct hv_kvp_msg m;
+	static uint8_t rec[HV_KVP_POOL_RECORD_SIZE];
+	uint8_t *acked = calloc(n ? n : 1, 1), *found = calloc(n ? n : 1, 1);
+	unsigned int kills = 0, n_acked = 0, n_unacked_present = 0, records = 0, temps = 0;
+	unsigned int missing = 0, bad = 0;
+	char path[512], key[32], value[64];
+	struct dirent *de;
+	DIR *dir;
+	FILE *f;
+	int rc = 0;
+
+	if (!acked || !found || !e->have_daemon || e->o.netlink || !every) {
+		free(acked);
+		free(found);
+		return -EINVAL;
+	}
+
+	for (unsigned int i = 0; i < n && !e->broken && !got_signal; i++) {
+		snprintf(key, sizeof(key), "burst-%05u", i);
+		snprintf(value, sizeof(value), "value-%05u-%016llx", i, (unsigned long long)rnd(e));
+		if (i % every != every - 1) {
+			int64_t st = do_set(e, pool, key, value, true, NULL);
+
+			if (st < 0) {
+				rc = (int)st;
+				break;
+			}
+			acked[i] = st == HV_S_OK;
+		} else {
+			struct emu_req r;
+			unsigned int id, seq = emu_chardev_reg_seq(e->kvp);
+			int status;
+
+			msg_init(&m, HV_KVP_OP_SET, pool);
+			put_key(&m.body.kvp_set.data, key, strlen(key));
+			put_value(&m.body.kvp_set.data, value, strlen(value));
+			rc = emu_chardev_post(e->kvp, &m, sizeof(m), e->o.timeout_ms, &id);
+			if (rc < 0)
+				break;
+			{
+				unsigned int us = rnd_below(e, 3000);
+				struct timespec ts = {0, (long)us * 1000L};
+
+				nanosleep(&ts, NULL);
+			}
+			emu_daemon_signal(&e->daemon, SIGKILL);
+			rc = emu_chardev_wait(e->kvp, id, 0, NULL, NULL, &r);
+			if (rc < 0)
+				break;
+			e->n_req++;
+			acked[i] = r.result == EMU_REQ_OK;
+			if (emu_daemon_wait_exit(&e->daemon, 5000, &status) < 0 ||
+			    emu_daemon_start(&e->daemon) < 0 ||
+			    wait_registered(e, seq, REGISTER_WAIT_MS) < 0) {
+				emu_tl_always(0, "FAIL        kill-burst: the daemon did not come "
+						 "back after SIGKILL");
+				e->broken = true;
+				rc = -ECHILD;
+				break;
+			}
+			kills++;
+		}
+		n_acked += acked[i];
+	}
+
+	/* the pool file as the next reader sees it */
+	pool_path(e, pool, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f) {
+		rc = rc ? rc : -errno;
+		goto out;
+	}
+	for (;;) {
+		size_t got = fread(rec, 1, sizeof(rec), f);
+		size_t kl, vl;
+		unsigned int idx;
+		char tail;
+
+		if (got == 0)
+			break;
+		if (got < sizeof(rec)) {
+			emu_tl_always(0, "FAIL        kill-burst: partial record of %zu bytes",
+				      got);
+			bad++;
+			break;
+		}
+		records++;
+		kl = blen(rec, HV_KVP_MAX_KEY_SIZE);
+		vl = blen(rec + HV_KVP_MAX_KEY_SIZE, HV_KVP_MAX_VALUE_SIZE);
+		if (kl == HV_KVP_MAX_KEY_SIZE || vl == HV_KVP_MAX_VALUE_SIZE) {
+			bad++;
+			continue;
+		}
+		for (size_t j = 0; j < sizeof(rec); j++) {
+			bool after =
+			    j < HV_KVP_MAX_KEY_SIZE ? j > kl : j > HV_KVP_MAX_KEY_SIZE + vl;
+
+			if (after && rec[j])
+				bad++;
+		}
+		if (sscanf((const char *)rec, "burst-%5u%c", &idx, &tail) != 1 || idx >= n)
+			continue;
+		if (strncmp((const char *)rec + HV_KVP_MAX_KEY_SIZE, "value-", 6) != 0 ||
+		    (unsigned int)atoi((const char *)rec + HV_KVP_MAX_KEY_SIZE + 6) != idx) {
+			bad++;
+			continue;
+		}
+		found[idx]++;
+	}
+	fclose(f);
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (found[i] > 1)
+			bad++;
+		if (acked[i] && !found[i]) {
+			emu_tl_always(0,
+				      "FAIL        kill-burst: acknowledged record burst-%05u "
+				      "is not in the pool file",
+				      i);
+			missing++;
+		}
+		if (!acked[i] && found[i])
+			n_unacked_present++;
+	}
+
+	dir = opendir(e->o.pool_dir);
+	while (dir && (de = readdir(dir)))
+		if (strstr(de->d_name, ".tmp-"))
+			temps++;
+	if (dir)
+		closedir(dir);
+
+	emu_tl_raw(true,
+		   "T| kill-burst pool %u: %u SETs, %u daemons killed, %u acknowledged, %u of "
+		   "them missing, %u unacknowledged present, %u records, %u malformed",
+		   pool, n, kills, n_acked, missing, n_unacked_present, records, bad);
+	/* not in the transcript: how many depends on where the kills landed */
+	emu_tl_always(0, "kill-burst: %u temporary files left in %s", temps, e->o.pool_dir);
+	if (missing || bad)
+		rc = rc ? rc : -EUCLEAN;
+out:
+	free(acked);
+	free(found);
+	return rc;
+}
+
+/* The pool directory's file system (--pools-on): its scratch entry. */
+static int pools_scratch(struct kvp_emu *e, struct emu_scratch **ret_s, unsigned int *ret_i)
+{
+	struct emu_scratch *s = NULL;
+	int rc;
+
+	if (!e->o.pools_on)
+		return -EINVAL;
+	rc = emu_scratch_load(&s);
+	if (rc < 0)
+		return rc;
+	for (unsigned int i = 0; i < s->n; i++) {
+		if (strcmp(s->fs[i].mnt, e->o.pools_on) == 0 && s->fs[i].dev && s->fs[i].fstype) {
+			*ret_s = s;
+			*ret_i = i;
+			return 0;
+		}
+	}
+	emu_scratch_free(s);
+	return -ENOENT;
+}
+
+/* FS_IOC_SHUTDOWN (ext4's EXT4_IOC_SHUTDOWN, xfs's XFS_IOC_GOINGDOWN): _IOR('X', 125, __u32) */
+#define EMU_IOC_SHUTDOWN	_IOR('X', 125, uint32_t)
+#define EMU_SHUTDOWN_NOLOGFLUSH 2U
+
+/*
+ * shutdown-pools-fs: the pool file system (--pools-on) fails like a dying
+ * disk: every later write or read there gets EIO. Nothing is flushed
+ * first (NOLOGFLUSH), so only what the daemon synced survives.
+ */
+static int shutdown_pools_fs(struct kvp_emu *e)
+{
+	uint32_t how = EMU_SHUTDOWN_NOLOGFLUSH;
+	int fd, rc = 0;
+
+	if (!e->o.pools_on)
+		return -EINVAL;
+	fd = open(e->o.pools_on, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, EMU_IOC_SHUTDOWN, &how) < 0)
+		rc = -errno;
+	close(fd);
+	emu_tl_raw(true, "T| pool file system shut down (I/O errors from now on): %s",
+		   rc ? strerror(-rc) : "ok");
+	return rc;
+}
+
+/*
+ * remount-pools: what a reboot after the I/O error does: stop the daemon,
+ * unmount the pool file system, mount its device again (journal replay),
+ * bind the pool directory again and start the daemon.
+ */
+static int remount_pools(struct kvp_emu *e)
+{
+	struct emu_scratch *s = NULL;
+	unsigned int i, seq;
+	char dir[512];
+	int rc;
+
+	if (!e->have_daemon)
+		return -ECHILD;
+	rc = pools_scratch(e, &s, &i);
+	if (rc < 0)
+		return rc == -EINVAL ? rc : -ENOENT;
+	seq = emu_chardev_reg_seq(e->kvp);
+	snprintf(dir, sizeof(dir), "%s/hyperv", e->o.pools_on);
+	if (emu_daemon_stop(&e->daemon, STOP_TERM_MS, STOP_KILL_MS) < 0 ||
+	    umount2(e->o.pool_dir, 0) < 0 || umount2(e->o.pools_on, 0) < 0 ||
+	    mount(s->fs[i].dev, e->o.pools_on, s->fs[i].fstype, 0, NULL) < 0 ||
+	    mount(dir, e->o.pool_dir, NULL, MS_BIND, NULL) < 0) {
+		rc = -errno;
+		emu_tl_always(0, "FAIL        remount-pools: %s", strerror(errno));
+		emu_scratch_free(s);
+		e->broken = true;
+		return rc;
+	}
+	emu_scratch_free(s);
+	emu_tl_raw(true, "T| pool file system mounted again");
+	if (emu_daemon_start(&e->daemon) < 0 || wait_registered(e, seq, REGISTER_WAIT_MS) < 0) {
+		emu_tl_always(0, "FAIL        remount-pools: the daemon did not come back");
+		e->broken = true;
+		return -ECHILD;
+	}
+	emu_tl_raw(true, "T| daemon restarted on the remounted pools");
+	return 0;
+}
+
+/*
+ * reset-during-set:POOL:KEY=VALUE: the driver is reset (the transport torn
+ * down, as on a VMBus rescind) right after posting a SET. The host gets a
+ * failure; the daemon must notice, reopen the device and register again.
+ */
+static int reset_during_set(struct kvp_emu *e, uint8_t pool, const char *key, const char *value)
+{
+	static struct hv_kvp_msg m;
+	struct emu_req r;
+	unsigned int id;
+	int rc;
+
+	if (e->o.netlink)
+		return -EINVAL;
+	msg_init(&m, HV_KVP_OP_SET, pool);
+	put_key(&m.body.kvp_set.data, key, strlen(key));
+	put_value(&m.body.kvp_set.data, value, strlen(value));
+	rc = emu_chardev_post(e->kvp, &m, sizeof(m), e->o.timeout_ms, &id);
+	if (rc < 0)
+		return rc;
+	emu_chardev_reset(e->kvp);
+	rc = emu_chardev_wait(e->kvp, id, 0, NULL, NULL, &r);
+	if (rc < 0)
+		return rc;
+	e->n_req++;
+	/* whether the daemon had replied before the reset is a race: not in the transcript */
+	emu_tl_always(0, "reset-during-set: request %s, status 0x%08x",
+		      emu_req_result_to_string(r.result), r.status);
+	emu_tl_raw(true, "T| %u SET pool=%u key='%s' driver reset right after posting", e->n_req,
+		   pool, key);
+	if (daemon_settle(e) < 0)
+		return -ECHILD;
+	emu_tl_raw(true, "T| daemon registered again after the reset");
+	return 0;
+}
+
+/*
+ * late-set:POOL:KEY=VALUE: the pool file is held locked (flock, as
+ * cloud-init does) past the driver's timeout for this one SET (500 ms):
+ * the host gets its failure, the daemon's reply comes later and is refused
+ * by the driver. The daemon must go on serving.
+ */
+static int late_set(struct kvp_emu *e, uint8_t pool, const char *key, const char *value)
+{
+	static struct hv_kvp_msg m;
+	struct emu_req r;
+	char path[512];
+	unsigned int id;
+	uint64_t end;
+	int fd, rc;
+
+	if (pool >= _HV_KVP_POOL_COUNT || e->o.netlink)
+		return -EINVAL;
+	pool_path(e, pool, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	msg_init(&m, HV_KVP_OP_SET, pool);
+	put_key(&m.body.kvp_set.data, key, strlen(key));
+	put_value(&m.body.kvp_set.data, value, strlen(value));
+	rc = emu_chardev_post(e->kvp, &m, sizeof(m), 500, &id);
+	if (rc == 0)
+		rc = emu_chardev_wait(e->kvp, id, 0, NULL, NULL, &r);
+	/* hold the lock a while after the timeout, then let the daemon finish */
+	emu_sleep_ms(1000);
+	flock(fd, LOCK_UN);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	e->n_req++;
+	emu_tl_raw(true, "T| %u SET pool=%u key='%s' status=0x%08x result=%s (pool locked)",
+		   e->n_req, pool, key, r.status, emu_req_result_to_string(r.result));
+
+	end = emu_now_ns() + 12000 * EMU_NSEC_PER_MSEC;
+	while (emu_now_ns() < end && emu_chardev_get(e->kvp, id, &r) == 0 && !r.late_ns)
+		emu_sleep_ms(20);
+	if (r.late_ns)
+		emu_tl_raw(true, "T| the daemon's reply came after the timeout and was refused");
+	else
+		emu_tl_raw(true, "T| no late reply from the daemon");
+	if (!emu_daemon_running(&e->daemon))
+		return daemon_gone(e);
+	return daemon_settle(e);
+}
+
 /* Run one step word; 0, -EINVAL on a bad word, other -errno on failure. */
 static int run_step(struct kvp_emu *e, const char *word)
 {
@@ -1250,6 +1589,26 @@ static int run_step(struct kvp_emu *e, const char *word)
 		st = fill_fs(e, false);
 	} else if (IS("restart-daemon") && !arg) {
 		st = restart_daemon(e);
+	} else if (IS("kill-burst") && arg && parse_pool(arg, &pool, &rest) == 0) {
+		unsigned int n, every;
+		char tail;
+
+		if (sscanf(rest, "%u:%u%c", &n, &every, &tail) != 2 || !every)
+			return -EINVAL;
+		st = kill_burst(e, pool, n, every);
+	} else if ((IS("reset-during-set") || IS("late-set")) && arg &&
+		   parse_pool(arg, &pool, &rest) == 0 && strchr(rest, '=')) {
+		char *key = strndup(rest, (size_t)(strchr(rest, '=') - rest));
+
+		if (!key)
+			return -ENOMEM;
+		st = IS("late-set") ? late_set(e, pool, key, strchr(rest, '=') + 1)
+				    : reset_during_set(e, pool, key, strchr(rest, '=') + 1);
+		free(key);
+	} else if (IS("shutdown-pools-fs") && !arg) {
+		st = shutdown_pools_fs(e);
+	} else if (IS("remount-pools") && !arg) {
+		st = remount_pools(e);
 	} else if (IS("sleep") && arg) {
 		unsigned int ms;
 
@@ -1267,10 +1626,14 @@ static int run_step(struct kvp_emu *e, const char *word)
 static bool step_known(const char *word)
 {
 	static const char *const with_arg[] = {
-	    "set:",	    "set-u32:", "set-u64:", "get:",  "delete:", "enumerate:", "enum:",
-	    "get-ip-info:", "set-ip-info:", "op:",	"random:",  "seed:", "append:", "bench:",     "sleep:",
+	    "set:",	 "set-u32:",   "set-u64:",    "get:",
+	    "delete:",	 "enumerate:", "enum:",	      "get-ip-info:", "set-ip-info:",
+	    "op:",	 "random:",    "seed:",	      "append:",
+	    "bench:",	 "sleep:",     "kill-burst:", "reset-during-set:",
+	    "late-set:",
 	};
-	static const char *const bare[] = {"dump-pools", "fill", "unfill", "restart-daemon"};
+	static const char *const bare[] = {
+	    "dump-pools", "fill", "unfill", "restart-daemon", "shutdown-pools-fs", "remount-pools"};
 
 	for (size_t i = 0; i < sizeof(with_arg) / sizeof(with_arg[0]); i++)
 		if (strncmp(word, with_arg[i], strlen(with_arg[i])) == 0)
@@ -1393,6 +1756,14 @@ static void usage(FILE *f)
 	    "  seed:POOL:N           write N records into the pool file (daemon idle)\n"
 	    "  fill / unfill         fill the pool directory's file system (ENOSPC) / free it\n"
 	    "  restart-daemon        stop the daemon (SIGTERM) and start it again\n"
+	    "  kill-burst:POOL:N:K   N SETs, the daemon SIGKILLed 0-3 ms after every K-th is\n"
+	    "                        posted and restarted; then every acknowledged record must\n"
+	    "                        be in the well-formed pool file\n"
+	    "  shutdown-pools-fs     shut the --pools-on file system down (EIO from now on)\n"
+	    "  reset-during-set:POOL:KEY=VALUE  a SET, then a driver reset before the reply\n"
+	    "  late-set:POOL:KEY=VALUE  a SET with the pool file flock()ed past the driver's\n"
+	    "                        timeout (500 ms): the reply comes late and is refused\n"
+	    "  remount-pools         stop the daemon, mount the --pools-on device again, start it\n"
 	    "  append:POOL:KEY=VALUE a record appended to the pool file (flock, like cloud-init)\n"
 	    "  dump-pools            every record of every pool file and a hash of each file\n"
 	    "  bench:RECORDS:COUNT   timed SET/GET/ENUMERATE/DELETE on pool 1 (\"B| \" lines)\n"

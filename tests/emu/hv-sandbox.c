@@ -33,6 +33,7 @@
 #include <linux/btrfs.h>
 #include <linux/loop.h>
 #include <linux/magic.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +46,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -115,6 +117,7 @@ struct options {
 	unsigned timeout;
 	bool allow_frozen;
 	bool sysfs;             /* a read-only sysfs at /sys (KVP: /sys/class/net) */
+	bool netns;             /* a private network namespace (lo up) */
 	bool test_foreign_mount;
 	char **command;
 };
@@ -1574,10 +1577,41 @@ static char **init_arguments(const struct sandbox *sb)
 	return argv;
 }
 
+/* Brings up the loopback interface of a new network namespace. */
+static int loopback_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r = 0;
+
+	if (fd < 0)
+		return log_errno(-errno, "socket(AF_INET)");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		r = log_errno(-errno, "SIOCGIFFLAGS lo");
+	} else {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			r = log_errno(-errno, "SIOCSIFFLAGS lo");
+	}
+	close(fd);
+	return r;
+}
+
 static void ns_init_setup(const struct sandbox *sb)
 {
 	uint64_t t = now_ns();
 	char **argv, **env;
+
+	/*
+	 * A network namespace of its own: netlink multicast groups (the
+	 * connector's) and interfaces are per namespace, so two sandboxes
+	 * running netlink scenarios at once cannot hear each other.
+	 */
+	if (sb->opt->netns && (unshare(CLONE_NEWNET) < 0 || loopback_up() < 0)) {
+		log_errno(-errno, "cannot set up a private network namespace");
+		_exit(1);
+	}
 
 	if (unshare(CLONE_NEWNS) < 0) {
 		log_errno(-errno, "unshare(CLONE_NEWNS)");
@@ -2191,6 +2225,8 @@ static void usage(FILE *f)
 		"  --timeout SEC      kill COMMAND after SEC seconds, 0 = never (default %d)\n"
 		"  --allow-frozen     do not fail when COMMAND leaves a file system frozen\n"
 		"  --sysfs            mount a read-only sysfs at /sys (network interfaces for KVP)\n"
+		"  --netns            a private network namespace (only lo, up): netlink groups\n"
+		"                     and interfaces not shared with other runs\n"
 		"  --verbose          log setup and teardown with timings\n"
 		"\n"
 		"Exit status: COMMAND's (128+N if killed by signal N), 3 if it left a file\n"
@@ -2230,6 +2266,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "allow-frozen", no_argument, NULL, 'a' },
 		{ "sysfs", no_argument, NULL, 'S' },
+		{ "netns", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "test-foreign-mount", no_argument, NULL, 'T' },
@@ -2305,6 +2342,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'S':
 			opt->sysfs = true;
+			break;
+		case 'N':
+			opt->netns = true;
 			break;
 		case 'v':
 			verbose = true;

@@ -22,7 +22,8 @@ cmake --build "$build" -j2 --target hv-fuzz-all -- --no-print-directory >/dev/nu
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 failed=0
-for target in vss-msg cn-msg mountinfo config freeze-marker ic-msg os-release kvp-ops; do
+for target in vss-msg cn-msg mountinfo config freeze-marker ic-msg os-release kvp-ops \
+	kvp-pool vmbus-ring fcopy-msg kvp-ip-info; do
 	"$top/tests/fuzz/run-target.sh" "$build/tests/fuzz/fuzz-$target" \
 		"$top/tests/fuzz/corpus/$target" "$top/tests/fuzz/regressions/$target" \
 		"$build/tests/fuzz/corpus/$target" "$seconds" || failed=1

@@ -94,6 +94,32 @@ hv_add_fcopy_scenario(fcopy-enospc FS ext4 SIZE 32 STEPS wait-register
   copy:gen/64M:/mnt/fs0/huge=full expect-no-temp:/mnt/fs0 copy:gen/1M:/mnt/fs0/after
   EXPECT "failed to write .*No space left on device; answering 0x80070070")
 
+# I/O errors (EIO): the target's file system is shut down mid-file like a
+# dying disk (FS_IOC_SHUTDOWN; the journal flushed, so that a named
+# temporary file is still there after the remount). The WRITE fails, the host
+# cancels; the daemon goes on serving (a copy to the other file system, a
+# START on the dead one refused); after a remount (a reboot) no partial file
+# has the final name, no temporary file is left, what was copied before is
+# intact, and copies work again. With named temporary files the restarted
+# daemon removes the one the failed cancel could not.
+set(FCOPY_EIO wait-register copy:gen/1M:/mnt/fs0/before copy:gen/2M:/mnt/fs0/e:e500000=fail
+  copy:gen/100K:/mnt/fs1/during copy:gen/10:/mnt/fs0/dead=fail remount:/mnt/fs0)
+set(FCOPY_EIO_AFTER expect-absent:/mnt/fs0/e expect-no-temp:/mnt/fs0
+  expect-gen:/mnt/fs0/before:1M copy:gen/1M:/mnt/fs0/after)
+hv_add_fcopy_scenario(fcopy-eio FS ext4,ext4 STEPS ${FCOPY_EIO} ${FCOPY_EIO_AFTER}
+  EXPECT "failed to write .*Input/output error; answering 0x80004005@@Copy to /mnt/fs0/dead refused .*Input/output error@@copied 1048576 bytes to /mnt/fs0/after")
+hv_add_fcopy_scenario(fcopy-eio-named-temp FS xfs,ext4 CONFIG "[fcopy]\ntmpfile=false\n"
+  STEPS ${FCOPY_EIO} kill:TERM wait-exit start-daemon wait-register ${FCOPY_EIO_AFTER}
+  EXPECT "failed to write .*Input/output error; answering 0x80004005@@its temporary file could not be removed \\(Input/output error\\), the next start removes it@@Removed /mnt/fs0/\\.hv-fcopy-[0-9a-f]+, the temporary file of a copy")
+# The driver reset right after a WRITE is posted (flag r): the daemon drops
+# the copy, reopens and registers again. A WRITE that blocks past the
+# driver's timeout (flag t: the target file system frozen, 1 s timeout):
+# the daemon's late reply is refused, the host cancels. Either way nothing
+# of the copy is left, and the same copies then succeed.
+hv_add_fcopy_scenario(fcopy-reset-and-late-reply FS ext4,xfs STEPS wait-register
+  copy:gen/1M:/mnt/fs0/r:r300000 copy:gen/1M:/mnt/fs1/t:t300000
+  copy:gen/1M:/mnt/fs0/r copy:gen/1M:/mnt/fs1/t expect-no-temp:/mnt/fs0 expect-no-temp:/mnt/fs1
+  EXPECT "Copy to /mnt/fs0/r abandoned: the driver closed or reset@@the daemon registered again after the reset@@Failed to send the reply to /dev/vmbus/hv_fcopy: Invalid argument@@the daemon's reply came [0-9]+ ms after the timeout and was refused@@copied 1048576 bytes to /mnt/fs1/t")
 # Hostile or broken input: a symbolic link planted in the path, "..", a
 # too-short message, an unknown op, a fragment above 6,144 bytes.
 hv_add_fcopy_scenario(fcopy-hostile-input FS ext4,ext4
@@ -164,3 +190,5 @@ hv_add_fcopy_scenario(fcopy-uio-symlink FS ext4,ext4 ${FCOPY_UIO}
 add_test(NAME fcopy-cli-version COMMAND hv_fcopy_daemon --version)
 set_tests_properties(fcopy-cli-version PROPERTIES LABELS cli
   PASS_REGULAR_EXPRESSION "^hv_fcopy_daemon \\(hyperv-daemons\\) [0-9]")
+hv_add_fcopy_scenario(fcopy-uio-eio FS ext4,ext4 ${FCOPY_UIO} STEPS ${FCOPY_EIO} ${FCOPY_EIO_AFTER}
+  EXPECT "failed to write .*Input/output error; answering 0x80004005")

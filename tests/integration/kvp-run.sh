@@ -89,10 +89,25 @@ done
 
 out=${KVP_OUT:-$work/out}
 cmd=("$emu" --daemon "/bin/$(basename "$daemon")" "${daemon_args[@]}" "${installs[@]}" "$@")
-if [ -n "${KVP_SETUP:-}${KVP_AFTER:-}" ]; then
+setup=${KVP_SETUP:-}
+netns=()
+if [[ " $* " == *" --transport netlink "* && " ${KVP_DAEMON_ARGS:-} " == *" --allow-user-peer "* ]]; then
+	# The netlink connector with a user-space peer: a network namespace of
+	# the sandbox's own (its multicast groups are per namespace, so runs
+	# in parallel cannot hear each other), with one adapter for the IP
+	# info and the auto pool: a veth end with a Hyper-V MAC and addresses
+	# from the documentation ranges.
+	netns=(--netns)
+	ns_setup="ip link add eth0 type veth peer name eth1 && ip link set eth0 address 00:15:5d:00:00:01"
+	ns_setup+=" && ip addr add 192.0.2.10/24 dev eth0 && ip -6 addr add 2001:db8::10/64 dev eth0 nodad"
+	ns_setup+=" && ip link set eth1 up && ip link set eth0 up && ip route add default via 192.0.2.1"
+	setup="$ns_setup${setup:+
+$setup}"
+fi
+if [ -n "$setup${KVP_AFTER:-}" ]; then
 	# The emulator's arguments stay positional ("$@" of the dash script).
 	script="set -e
-${KVP_SETUP:-:}
+${setup:-:}
 set +e
 /bin/$(basename "$emu") \"\$@\"
 rc=\$?
@@ -101,7 +116,7 @@ exit \$rc"
 	copies+=(--copy "$emu" --copy "$(command -v dash)")
 	cmd=(/bin/dash -c "$script" sh "${cmd[@]:1}")
 fi
-"$sandbox" --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
+"$sandbox" "${netns[@]}" --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
 	"${cmd[@]}" >"$out" 2>&1
 rc=$?
 [ -z "${KVP_OUT:-}" ] && cat "$out"

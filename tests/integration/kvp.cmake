@@ -111,6 +111,40 @@ if(TARGET hv_kvp_daemon)
   hv_add_kvp_test(kvp-ours-restart DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
     EXPECT "${KVP_RESTART_EXPECT}" STEPS ${KVP_RESTART})
 
+  # SIGKILL during a burst of SETs: every fifth SET of 200 is posted and the
+  # daemon killed 0 to 3 ms later (before it reads the request, while it
+  # writes the 2.5 MB pool, or after its reply), then started again. The
+  # pool file must stay well-formed and hold every acknowledged record
+  # (hv-emu-kvp kill-burst), and the daemon serves afterwards.
+  hv_add_kvp_test(kvp-ours-sigkill-burst DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
+    EMU_ARGS --quiet
+    EXPECT "^T\\| kill-burst pool 1: 200 SETs, 40 daemons killed, [0-9]+ acknowledged, 0 of them missing, [0-9]+ unacknowledged present, [0-9]+ records, 0 malformed$@@^T\\| [0-9]+ GET pool=1 key='after' status=0x00000000 rvalue='ok'$@@^hv-emu-kvp: DONE"
+    REJECT "partial record"
+    STEPS seed:1:1000 kill-burst:1:200:5 set:1:after=ok get:1:after)
+
+  # I/O errors (EIO) on the pool file system: it is shut down like a dying
+  # disk (FS_IOC_SHUTDOWN, nothing flushed). SET and DELETE answer failure
+  # and the log says why; reads are served from memory; the daemon stays.
+  # After a remount (a reboot) every acknowledged record is there, and the
+  # daemon serves again.
+  hv_add_kvp_test(kvp-ours-eio DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
+    EMU_ARGS --pools-on /mnt/fs0
+    EXPECT "^T\\| pool file system shut down \\(I/O errors from now on\\): ok$@@^T\\| 4 SET pool=1 key='c' value='3' status=0x8[0-9a-f]{7}$@@SET c in /var/lib/hyperv/.kvp_pool_1 failed: Input/output error@@^T\\| 7 DELETE pool=1 key='a' status=0x8[0-9a-f]{7}$@@^T\\| 11 ENUMERATE pool=1 index=0 status=0x00000000 rkey='a' rvalue='1'$@@^T\\| 12 ENUMERATE pool=1 index=1 status=0x00000000 rkey='b' rvalue='2'$@@^T\\| 13 ENUMERATE pool=1 index=2 status=0x80070103$@@^T\\| 14 ENUMERATE pool=0 index=0 status=0x00000000 rkey='x' rvalue='y'$@@^T\\| 16 SET pool=1 key='e' value='5' status=0x00000000$@@^hv-emu-kvp: DONE \\(17 requests, 0 restarts\\)$"
+    REJECT "result=reset@@daemon exited@@partial record@@bytes after the NUL"
+    STEPS set:1:a=1 set:1:b=2 set:0:x=y shutdown-pools-fs set:1:c=3 get:1:a set:1:d=4
+      delete:1:a enumerate:1 remount-pools enumerate:1 enumerate:0 set:1:e=5 get:1:e dump-pools)
+
+  # The driver reset right after a SET is posted (the host gets a failure):
+  # the daemon reopens and registers again. A SET held past the driver's
+  # timeout by a pool file locked elsewhere (500 ms here): the host gets
+  # its failure, the daemon's late reply is refused by the driver and
+  # logged, and the daemon goes on serving; the late SET itself did happen.
+  hv_add_kvp_test(kvp-ours-reset-and-late-reply DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
+    EXPECT "^T\\| daemon registered again after the reset$@@^T\\| 3 GET pool=1 key='a' status=0x00000000 rvalue='1'$@@^T\\| 5 SET pool=1 key='d' status=0x80004005 result=timeout \\(pool locked\\)$@@The driver refused our reply@@^T\\| the daemon's reply came after the timeout and was refused$@@^T\\| 6 GET pool=1 key='c' status=0x00000000 rvalue='3'$@@^T\\| 7 SET pool=1 key='e' value='5' status=0x00000000$@@^T\\| 8 GET pool=1 key='d' status=0x00000000 rvalue='4'$@@^hv-emu-kvp: DONE \\(14 requests, 0 restarts\\)$"
+    REJECT "daemon exited@@ FAIL  "
+    STEPS set:1:a=1 reset-during-set:1:b=2 get:1:a set:1:c=3 late-set:1:d=4 get:1:c set:1:e=5
+      get:1:d get:1:e enumerate:1)
+
   # Ours over the netlink connector (0x9.1), hv-emu-kvp playing the driver's
   # side of it (tests/emu/emu-netlink.h: the daemon's --allow-user-peer).
   hv_add_kvp_test(kvp-ours-netlink DAEMON ${HV_KVP}

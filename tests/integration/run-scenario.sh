@@ -18,6 +18,13 @@ fi
 
 count_args=()
 [ "$count" != 0 ] && count_args=(--count "$count")
+# Netlink scenarios with a user-space peer get a network namespace of their
+# own: the connector's multicast groups are per namespace, so concurrent
+# runs cannot pick up each other's daemons. (Those that talk to the kernel's
+# connector, e.g. vss-netlink-no-driver, need the host's namespace.)
+if [[ " $* " == *" --transport=netlink "* && " $* " == *" --daemon-arg=--allow-user-peer "* ]]; then
+	count_args+=(--netns)
+fi
 
 # The configuration goes in through the environment: hv-emu writes it inside
 # the sandbox (whose /tmp is a fresh tmpfs).

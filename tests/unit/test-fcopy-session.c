@@ -525,6 +525,42 @@ static void test_crash_leaves_no_partial_file(void **state)
 	assert_int_equal(fcopy_cleanup_leftover(f->state, NULL), 0);
 }
 
+/*
+ * The state file lists every named temporary file that may be left (a
+ * cancel that hit an I/O error keeps its line while other copies come and
+ * go): the next start removes them all, and a copy that completed in
+ * between is not in it.
+ */
+static void test_cleanup_several_leftovers(void **state)
+{
+	struct fixture *f = *state;
+	g_autofree char *a = g_build_filename(f->dir, FCOPY_TEMP_PREFIX "00000000000000aa", NULL);
+	g_autofree char *b = g_build_filename(f->dir, FCOPY_TEMP_PREFIX "00000000000000bb", NULL);
+	g_autofree char *rec = g_strdup_printf("%s\n%s\n", a, b);
+	g_autofree char *removed = NULL;
+	g_autofree char *text = NULL;
+	g_autofree uint8_t *data = pattern(100, 3);
+
+	assert_true(g_file_set_contents(a, "partial", -1, NULL));
+	assert_true(g_file_set_contents(b, "partial", -1, NULL));
+	assert_true(g_file_set_contents(f->state, rec, -1, NULL));
+
+	/* a copy with its own named temporary file comes and goes: the two lines stay */
+	assert_int_equal(fcopy_session_start(f->s, f->dir, "done", 0, 100), 0);
+	assert_int_equal(write_all(f->s, data, 100), 0);
+	assert_int_equal(fcopy_session_complete(f->s), 0);
+	assert_true(g_file_get_contents(f->state, &text, NULL, NULL));
+	assert_string_equal(text, rec);
+
+	assert_int_equal(fcopy_cleanup_leftover(f->state, &removed), 2);
+	assert_non_null(strstr(removed, a));
+	assert_non_null(strstr(removed, b));
+	assert_int_equal(access(a, F_OK), -1);
+	assert_int_equal(access(b, F_OK), -1);
+	assert_int_equal(access(f->state, F_OK), -1);
+	assert_int_equal(fcopy_session_temp_left(f->s), 0);
+}
+
 static void test_cleanup_refuses_foreign_names(void **state)
 {
 	struct fixture *f = *state;
@@ -636,6 +672,7 @@ int main(void)
 	    BOTH(test_enospc_real),
 	    cmocka_unit_test_setup_teardown(test_cleanup_refuses_foreign_names, setup_named,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_cleanup_several_leftovers, setup_named, teardown),
 	    cmocka_unit_test(test_status_table),
 	};
 
