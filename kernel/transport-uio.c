@@ -25,6 +25,7 @@ typedef struct uio_priv {
 	hv_ring tx; /* guest -> host, first half */
 	hv_ring rx; /* host -> guest, second half */
 	bool emu;
+	bool irq_taken; /* the notification of this wakeup was read; cleared at -EAGAIN */
 } uio_priv;
 
 static const char *root_or(const char *root, const char *dflt)
@@ -406,7 +407,12 @@ static int uio_open(hv_transport *t)
 	return 0;
 }
 
-/* Consumes pending interrupt notifications without blocking. */
+/*
+ * Consumes the pending interrupt notification without blocking. One read:
+ * a UIO device returns the event count in one (and then blocks, EAGAIN
+ * here); the emulated host's socket holds one message per interrupt, and
+ * one left there only makes the next poll return at once.
+ */
 static int drain_irq(hv_transport *t)
 {
 	uio_priv *p = t->priv;
@@ -417,7 +423,7 @@ static int drain_irq(hv_transport *t)
 
 		if (n == sizeof(count)) {
 			t->n_interrupts++;
-			continue;
+			return 0;
 		}
 
 		if (n < 0 && errno == EINTR)
@@ -470,9 +476,16 @@ static ssize_t uio_recv(hv_transport *t, void *buf, size_t size)
 	bool rearmed = false;
 	int r;
 
-	r = drain_irq(t);
-	if (r < 0)
-		return r;
+	/*
+	 * Once per wakeup: the caller receives until -EAGAIN, and only the
+	 * first call after that can have a notification to take.
+	 */
+	if (!p->irq_taken) {
+		r = drain_irq(t);
+		if (r < 0)
+			return r;
+		p->irq_taken = true;
+	}
 
 	for (;;) {
 		struct hv_vmpacket_descriptor desc;
@@ -508,6 +521,8 @@ static ssize_t uio_recv(hv_transport *t, void *buf, size_t size)
 				return r;
 		}
 
+		if (n == -EAGAIN)
+			p->irq_taken = false;
 		return n;
 	}
 }
