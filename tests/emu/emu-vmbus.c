@@ -367,10 +367,18 @@ int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans
 				/* hv_uio_channel_cb(): mask the inbound ring, then notify. */
 				hv_ring_set_interrupt_mask(&v->rx, true);
 				count = ++v->irq_count;
-				if (send(v->fd, &count, sizeof(count), MSG_NOSIGNAL) !=
-				    sizeof(count))
-					return -EPIPE;
 				v->stats.interrupts++;
+				if (send(v->fd, &count, sizeof(count), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+				    sizeof(count)) {
+					/*
+					 * Full of notifications the guest has not read: it
+					 * has one to wake up on. A UIO device adds to the
+					 * count its read returns, it never refuses one.
+					 */
+					if (errno != EAGAIN && errno != EWOULDBLOCK)
+						return -EPIPE;
+					v->stats.interrupts_coalesced++;
+				}
 			}
 			if (ret_posted_ns)
 				*ret_posted_ns = emu_now_ns();

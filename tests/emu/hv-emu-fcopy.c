@@ -741,6 +741,15 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 
 	if (first_bad == HV_S_OK && !cancelled) {
 		double ms = emu_ms(t0, t1);
+		char irq_text[128] = "";
+
+		if (e->vm) {
+			const emu_vmbus_stats *st = emu_vmbus_get_stats(e->vm);
+
+			snprintf(irq_text, sizeof(irq_text),
+				 " interrupts=%u coalesced=%u guest_signals=%u", st->interrupts,
+				 st->interrupts_coalesced, st->guest_signals);
+		}
 
 		if (hash_file(dst, &got_hash, &got_size) < 0)
 			return FAIL("%s missing after COMPLETE", dst);
@@ -755,12 +764,13 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		if (e->o.bench)
 			emu_tl_raw(true,
 				   "B| op=fcopy transport=%s size=%llu wall_ns=%llu cpu_ns=%llu "
-				   "user_ns=%llu sys_ns=%llu hwm_kb=%lu emu_cpu_ns=%llu verified=1",
+				   "user_ns=%llu sys_ns=%llu hwm_kb=%lu emu_cpu_ns=%llu verified=1%s",
 				   e->o.uio ? "uio" : "chardev", (unsigned long long)size,
 				   (unsigned long long)(t1 - t0), (unsigned long long)(d1.ns - d0.ns),
 				   (unsigned long long)(d1.user_ns - d0.user_ns),
 				   (unsigned long long)(d1.sys_ns - d0.sys_ns),
-				   proc_status_kb(pid, "VmHWM"), (unsigned long long)(emu1 - emu0));
+				   proc_status_kb(pid, "VmHWM"), (unsigned long long)(emu1 - emu0),
+				   irq_text);
 		return 0;
 	}
 
