@@ -1,7 +1,7 @@
 #!/bin/bash
 # run-fcopy-bench.sh [--build DIR] [--sizes "1M 100M 1G"] [--rounds 5] [--fs "ext4"]
 #                    [--backend loop|zram] [--chardev-sizes "1M 100M"] [--chardev-rounds N]
-#                    [--upstream PATH|none] [--out FILE|-]
+#                    [--upstream PATH|none] [--ours PATH] [--out FILE|-]
 #
 # The FCOPY benchmark (issue 5). For each file system type, one hv-sandbox
 # run on a scratch file system big enough for the largest size does, per
@@ -29,6 +29,8 @@
 # charged for it) or zram (compression in the writer's context).
 # Prints medians [min..max] and the ratios ours CPU/GiB / cp CPU/GiB, and
 # keeps the output in tests/bench/results/fcopy-<date>.txt (or --out).
+# --ours: another build of our daemon (e.g. an older commit's) in place of
+# BUILD/hv_fcopy/hv_fcopy_daemon, with the same emulator.
 # Exit 77 when it cannot run here (not root, no sandbox).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,6 +42,7 @@ backend=loop
 chardev_sizes="1M 100M"
 chardev_rounds=""
 ref=""
+ours=""
 out=""
 
 while [ $# -gt 0 ]; do
@@ -52,8 +55,9 @@ while [ $# -gt 0 ]; do
 	--chardev-sizes) chardev_sizes=$2; shift 2 ;;
 	--chardev-rounds) chardev_rounds=$2; shift 2 ;;
 	--upstream) ref=$2; shift 2 ;;
+	--ours) ours=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^# Exit 77/p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -68,7 +72,7 @@ if [ -z "$build" ]; then
 	cmake -S "$top" -B "$build" >/dev/null
 	cmake --build "$build" -j2 --target hv_fcopy_daemon hv-emu-fcopy hv-sandbox hv-seekless-shim >/dev/null
 fi
-ours="$build/hv_fcopy/hv_fcopy_daemon"
+[ -n "$ours" ] || ours="$build/hv_fcopy/hv_fcopy_daemon"
 emu="$build/tests/emu/hv-emu-fcopy"
 sandbox="$build/tests/emu/hv-sandbox"
 shim="$build/tests/emu/seekless-shim.so"
