@@ -368,8 +368,8 @@ int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans
 				hv_ring_set_interrupt_mask(&v->rx, true);
 				count = ++v->irq_count;
 				v->stats.interrupts++;
-				if (send(v->fd, &count, sizeof(count), MSG_NOSIGNAL | MSG_DONTWAIT) !=
-				    sizeof(count)) {
+				if (send(v->fd, &count, sizeof(count),
+					 MSG_NOSIGNAL | MSG_DONTWAIT) != sizeof(count)) {
 					/*
 					 * Full of notifications the guest has not read: it
 					 * has one to wake up on. A UIO device adds to the

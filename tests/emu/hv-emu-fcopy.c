@@ -596,7 +596,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		size = (uint64_t)st.st_size;
 		/* the host reads its file as fast as it can: no system call per fragment */
 		if (size > 0) {
-			map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, 0);
+			map =
+			    mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, 0);
 			if (map == MAP_FAILED) {
 				map = NULL;
 				rc = FAIL("cannot map %s: %m", src);
@@ -762,15 +763,16 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		    (unsigned long long)size, dst, ms,
 		    ms > 0 ? (double)size / 1048576.0 / (ms / 1000.0) : 0.0);
 		if (e->o.bench)
-			emu_tl_raw(true,
-				   "B| op=fcopy transport=%s size=%llu wall_ns=%llu cpu_ns=%llu "
-				   "user_ns=%llu sys_ns=%llu hwm_kb=%lu emu_cpu_ns=%llu verified=1%s",
-				   e->o.uio ? "uio" : "chardev", (unsigned long long)size,
-				   (unsigned long long)(t1 - t0), (unsigned long long)(d1.ns - d0.ns),
-				   (unsigned long long)(d1.user_ns - d0.user_ns),
-				   (unsigned long long)(d1.sys_ns - d0.sys_ns),
-				   proc_status_kb(pid, "VmHWM"), (unsigned long long)(emu1 - emu0),
-				   irq_text);
+			emu_tl_raw(
+			    true,
+			    "B| op=fcopy transport=%s size=%llu wall_ns=%llu cpu_ns=%llu "
+			    "user_ns=%llu sys_ns=%llu hwm_kb=%lu emu_cpu_ns=%llu verified=1%s",
+			    e->o.uio ? "uio" : "chardev", (unsigned long long)size,
+			    (unsigned long long)(t1 - t0), (unsigned long long)(d1.ns - d0.ns),
+			    (unsigned long long)(d1.user_ns - d0.user_ns),
+			    (unsigned long long)(d1.sys_ns - d0.sys_ns),
+			    proc_status_kb(pid, "VmHWM"), (unsigned long long)(emu1 - emu0),
+			    irq_text);
 		return 0;
 	}
 
@@ -946,7 +948,8 @@ static int step_pingpong(char *arg, char *why, size_t why_len)
 	close(sv[1]);
 	t0 = emu_now_ns();
 	for (uint64_t i = 0; i < n; i++)
-		if (write(sv[0], &x, sizeof(x)) != sizeof(x) || read(sv[0], &x, sizeof(x)) != sizeof(x))
+		if (write(sv[0], &x, sizeof(x)) != sizeof(x) ||
+		    read(sv[0], &x, sizeof(x)) != sizeof(x))
 			break;
 	wall = emu_now_ns() - t0;
 	close(sv[0]);
