@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,16 @@
  * channel rescinded): its temporary file is removed.
  */
 #define FCOPY_DEFAULT_IDLE_TIMEOUT_S 120
+/*
+ * During a copy the host sends the next request as soon as it has our
+ * answer, one 6,144-byte fragment at a time: a main loop iteration per
+ * fragment costs more than the fragment. So while a copy is open the next
+ * request is waited for here (poll on the one descriptor), up to
+ * FCOPY_BURST_REQUESTS requests or FCOPY_BURST_WAIT_MS without one; then
+ * the main loop runs again (signals, timers), at the latest every few ms.
+ */
+#define FCOPY_BURST_REQUESTS 256
+#define FCOPY_BURST_WAIT_MS  10
 
 typedef struct fcopy_config {
 	hv_transport_kind transport;
@@ -49,6 +60,9 @@ typedef struct fcopy_daemon {
 	guint io_source;
 	guint reopen_source;
 	guint idle_source;
+	unsigned int idle_ticks;   /* idle timer ticks in a row without a request */
+	uint64_t n_requests;	   /* requests received; the idle timer compares */
+	uint64_t n_requests_seen;  /* n_requests at the idle timer's last tick */
 	unsigned int reopen_delay_ms;
 	bool reopen_error_logged;
 
@@ -299,28 +313,59 @@ static void send_reply(fcopy_daemon *f, size_t len)
 		hv_log_errno(r, "Failed to send the reply to %s: %m", f->transport->device);
 }
 
-static gboolean on_idle_timeout(gpointer user_data)
+/* The idle timer ticks this often: a quarter of the idle timeout, at least 1 s. */
+static unsigned int idle_tick_s(const fcopy_daemon *f)
+{
+	return MAX(1u, f->cfg.idle_timeout_s / 4);
+}
+
+static gboolean on_idle_tick(gpointer user_data)
 {
 	fcopy_daemon *f = user_data;
 
-	f->idle_source = 0;
-	if (fcopy_session_get_state(f->session) == FCOPY_STATE_COPYING) {
-		g_warning("Copy to %s abandoned: no request from the host for %u s after %" G_GUINT64_FORMAT
-			  " bytes; temporary file removed",
-			  fcopy_session_target(f->session), f->cfg.idle_timeout_s,
-			  fcopy_session_written(f->session));
-		fcopy_session_cancel(f->session);
-		hv_notify_status("Idle; %u cop%s done", f->n_copies, f->n_copies == 1 ? "y" : "ies");
+	if (fcopy_session_get_state(f->session) != FCOPY_STATE_COPYING) {
+		f->idle_source = 0;
+		return G_SOURCE_REMOVE;
 	}
+
+	if (f->n_requests != f->n_requests_seen) {
+		f->n_requests_seen = f->n_requests;
+		f->idle_ticks = 0;
+		return G_SOURCE_CONTINUE;
+	}
+
+	/* Abandoned after idle-timeout to idle-timeout + one tick without a request. */
+	if (++f->idle_ticks * idle_tick_s(f) < f->cfg.idle_timeout_s)
+		return G_SOURCE_CONTINUE;
+
+	f->idle_source = 0;
+	g_warning("Copy to %s abandoned: no request from the host for %u s after %" G_GUINT64_FORMAT
+		  " bytes; temporary file removed",
+		  fcopy_session_target(f->session), f->cfg.idle_timeout_s,
+		  fcopy_session_written(f->session));
+	fcopy_session_cancel(f->session);
+	hv_notify_status("Idle; %u cop%s done", f->n_copies, f->n_copies == 1 ? "y" : "ies");
 	return G_SOURCE_REMOVE;
 }
 
-/* While a copy is open, each request restarts the idle timer. */
+/*
+ * While a copy is open, each request restarts the idle period. Requests
+ * come every few microseconds then, so they only count: one timer ticks
+ * (idle_tick_s()) and abandons the copy after enough ticks in a row saw no
+ * request. No timer source and no clock read per request.
+ */
 static void arm_idle_timer(fcopy_daemon *f)
 {
-	g_clear_handle_id(&f->idle_source, g_source_remove);
-	if (f->cfg.idle_timeout_s && fcopy_session_get_state(f->session) == FCOPY_STATE_COPYING)
-		f->idle_source = g_timeout_add_seconds(f->cfg.idle_timeout_s, on_idle_timeout, f);
+	f->n_requests++;
+	if (!f->cfg.idle_timeout_s || fcopy_session_get_state(f->session) != FCOPY_STATE_COPYING) {
+		g_clear_handle_id(&f->idle_source, g_source_remove);
+		return;
+	}
+	if (!f->idle_source) {
+		f->idle_ticks = 0;
+		f->n_requests_seen = f->n_requests;
+		f->idle_source = g_timeout_add_seconds(idle_tick_s(f), on_idle_tick, f);
+	}
 }
 
 static void handle_message(fcopy_daemon *f, size_t len)
@@ -358,7 +403,9 @@ static void handle_message(fcopy_daemon *f, size_t len)
 			fcopy_session_cancel(f->session);
 		}
 	} else {
-		g_debug("Request %s (%zu bytes)", fcopy_op_to_string(req.op), len);
+		/* formatting costs even when debug is off, and WRITEs are many */
+		if (hv_log_debug_enabled())
+			g_debug("Request %s (%zu bytes)", fcopy_op_to_string(req.op), len);
 		status = run_request(f, &req);
 	}
 	arm_idle_timer(f);
@@ -478,9 +525,21 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data)
 		return G_SOURCE_REMOVE;
 	}
 
-	if (!receive(f)) {
-		/* receive() removed this source already */
-		return G_SOURCE_REMOVE;
+	for (unsigned int i = 0;; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (!receive(f)) {
+			/* receive() removed this source already */
+			return G_SOURCE_REMOVE;
+		}
+
+		/* Between copies, and now and then during one, the main loop runs. */
+		if (i + 1 >= FCOPY_BURST_REQUESTS ||
+		    fcopy_session_get_state(f->session) != FCOPY_STATE_COPYING)
+			break;
+		/* Nothing in time, a signal, or an error or hang-up (the source handles those). */
+		if (poll(&p, 1, FCOPY_BURST_WAIT_MS) <= 0 || p.revents != POLLIN)
+			break;
 	}
 	return G_SOURCE_CONTINUE;
 }

@@ -32,11 +32,17 @@ struct fcopy_session {
 	const char *step;
 	bool cancelled_previous;
 	int temp_left; /* -errno: the last cancel could not remove the named temporary file */
+
+	/* WRITEs not yet in the file: batch_len bytes for offset batch_off */
+	uint8_t *batch;
+	size_t batch_len;
+	uint64_t batch_off;
+	int write_error; /* a batch that could not be written: sticks until the copy ends */
 };
 
 static const char *const state_names[_FCOPY_STATE_MAX] = {
-	[FCOPY_STATE_IDLE] = "idle",
-	[FCOPY_STATE_COPYING] = "copying",
+    [FCOPY_STATE_IDLE] = "idle",
+    [FCOPY_STATE_COPYING] = "copying",
 };
 
 const char *fcopy_state_to_string(fcopy_state state)
@@ -254,6 +260,8 @@ static int create_named_temp(fcopy_session *s, char name[64])
 
 static void end_copy(fcopy_session *s, bool remove_temp)
 {
+	s->batch_len = 0;
+	s->write_error = 0;
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -290,6 +298,7 @@ void fcopy_session_free(fcopy_session *s)
 		return;
 
 	end_copy(s, true);
+	free(s->batch);
 	g_strfreev(s->allowed);
 	g_free(s->state_path);
 	g_free(s->dir);
@@ -393,10 +402,38 @@ int fcopy_session_start(fcopy_session *s, const char *dir, const char *name, uin
 	return 0;
 }
 
+/* Writes the batch into the file; a failure sticks (see fcopy_session_write()). */
+static int flush_batch(fcopy_session *s)
+{
+	size_t done = 0;
+
+	if (s->write_error)
+		return s->write_error;
+
+	while (done < s->batch_len) {
+		ssize_t n = pwrite(s->fd, s->batch + done, s->batch_len - done,
+				   (off_t)(s->batch_off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			s->write_error = n < 0 ? -errno : -EIO;
+			s->batch_len = 0;
+			return s->write_error;
+		}
+		done += (size_t)n;
+	}
+
+	s->batch_off += s->batch_len;
+	s->batch_len = 0;
+	return 0;
+}
+
 int fcopy_session_write(fcopy_session *s, uint64_t offset, const void *data, uint32_t size)
 {
 	const uint8_t *p = data;
 	size_t done = 0;
+	int r;
 
 	if (!s || (!data && size))
 		return -EINVAL;
@@ -410,16 +447,35 @@ int fcopy_session_write(fcopy_session *s, uint64_t offset, const void *data, uin
 	if (offset > (uint64_t)INT64_MAX - size)
 		return fail(s, "check the offset", -EFBIG);
 
-	while (done < size) {
-		ssize_t n = pwrite(s->fd, p + done, size - done, (off_t)(offset + done));
+	if (s->write_error)
+		return fail(s, "write", s->write_error);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return fail(s, "write", -errno);
-		if (n == 0)
-			return fail(s, "write", -EIO);
-		done += (size_t)n;
+	if (!s->batch) {
+		s->batch = malloc(FCOPY_WRITE_BATCH);
+		if (!s->batch)
+			return fail(s, "allocate", -ENOMEM);
+	}
+
+	/* Only a WRITE that continues the batch joins it. */
+	if (s->batch_len && offset != s->batch_off + s->batch_len) {
+		r = flush_batch(s);
+		if (r < 0)
+			return fail(s, "write", r);
+	}
+	if (!s->batch_len)
+		s->batch_off = offset;
+
+	while (done < size) {
+		size_t n = MIN(size - done, FCOPY_WRITE_BATCH - s->batch_len);
+
+		memcpy(s->batch + s->batch_len, p + done, n);
+		s->batch_len += n;
+		done += n;
+		if (s->batch_len == FCOPY_WRITE_BATCH) {
+			r = flush_batch(s);
+			if (r < 0)
+				return fail(s, "write", r);
+		}
 	}
 
 	s->written += size;
@@ -498,6 +554,12 @@ int fcopy_session_complete(fcopy_session *s)
 
 	if (s->state != FCOPY_STATE_COPYING)
 		return fail(s, "complete (no copy started)", -EBADFD);
+
+	r = flush_batch(s);
+	if (r < 0) {
+		end_copy(s, true);
+		return fail(s, "write", r);
+	}
 
 	if (fsync(s->fd) < 0) {
 		r = -errno;

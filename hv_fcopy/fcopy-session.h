@@ -28,6 +28,14 @@
 #define FCOPY_TEMP_PREFIX	".hv-fcopy-"
 #define FCOPY_DEFAULT_FILE_MODE 0644
 #define FCOPY_DEFAULT_DIR_MODE	0755
+/*
+ * WRITEs are gathered into one buffer of this size and written with one
+ * pwrite() when it is full, when a WRITE is not contiguous with it, and at
+ * COMPLETE: the host's 6,144-byte fragments would otherwise cost a system
+ * call each and split every other page. Memory stays this size whatever
+ * the file size.
+ */
+#define FCOPY_WRITE_BATCH (256 * 1024)
 
 /* A host request, decoded by a transport adapter (see fcopy-daemon.h). */
 typedef struct fcopy_request {
@@ -77,7 +85,7 @@ const char *fcopy_session_target(const fcopy_session *s);
 const char *fcopy_session_failed_step(const fcopy_session *s);
 /* Whether the last START had to cancel a copy still open (cleared by the next START). */
 bool fcopy_session_cancelled_previous(const fcopy_session *s);
-/* Bytes written so far and the size the host announced. */
+/* Bytes accepted from WRITEs so far (some maybe still batched) and the size the host announced. */
 uint64_t fcopy_session_written(const fcopy_session *s);
 uint64_t fcopy_session_announced_size(const fcopy_session *s);
 /*
@@ -97,9 +105,18 @@ bool fcopy_session_temp_is_named(const fcopy_session *s);
  */
 int fcopy_session_start(fcopy_session *s, const char *dir, const char *name, uint32_t flags,
 			uint64_t file_size);
-/* -EBADFD: no copy open. -EMSGSIZE: @size above 6,144. -EFBIG: offset overflow. */
+/*
+ * -EBADFD: no copy open. -EMSGSIZE: @size above 6,144. -EFBIG: offset overflow.
+ * The data may stay in the batch (FCOPY_WRITE_BATCH) until a later call
+ * writes it: a failure to write it (-ENOSPC, -EIO...) is returned by that
+ * later WRITE or by COMPLETE, and by every WRITE and COMPLETE after it,
+ * until CANCEL or the next START (the file would have a hole).
+ */
 int fcopy_session_write(fcopy_session *s, uint64_t offset, const void *data, uint32_t size);
-/* fsync, then the temporary file takes the final name. On failure the copy is dropped. */
+/*
+ * Writes what is batched, fsync, then the temporary file takes the final
+ * name. On failure the copy is dropped.
+ */
 int fcopy_session_complete(fcopy_session *s);
 /* Removes the temporary file; 0 also when no copy is open. */
 int fcopy_session_cancel(fcopy_session *s);

@@ -25,6 +25,7 @@ typedef struct uio_priv {
 	hv_ring tx; /* guest -> host, first half */
 	hv_ring rx; /* host -> guest, second half */
 	bool emu;
+	bool irq_taken; /* the notification of this wakeup was read; cleared at -EAGAIN */
 } uio_priv;
 
 static const char *root_or(const char *root, const char *dflt)
@@ -406,18 +407,56 @@ static int uio_open(hv_transport *t)
 	return 0;
 }
 
-/* Consumes pending interrupt notifications without blocking. */
+/*
+ * Consumes the pending interrupt notifications without blocking, in one
+ * system call: a UIO device returns the event count in one read (and then
+ * EAGAIN here); the emulated host's socket holds one 4-byte message per
+ * interrupt, all taken with one recvmmsg() so that none is left behind to
+ * pile up (a UIO device's count never does).
+ */
+#define EMU_IRQ_BATCH 64
+
 static int drain_irq(hv_transport *t)
 {
 	uio_priv *p = t->priv;
 
 	for (;;) {
-		uint32_t count;
-		ssize_t n = read(t->fd, &count, sizeof(count));
+		uint32_t count[EMU_IRQ_BATCH];
+		ssize_t n;
 
-		if (n == sizeof(count)) {
-			t->n_interrupts++;
-			continue;
+		if (p->emu) {
+			struct mmsghdr msgs[EMU_IRQ_BATCH];
+			struct iovec iov[EMU_IRQ_BATCH];
+			int got;
+
+			memset(msgs, 0, sizeof(msgs));
+			for (int i = 0; i < EMU_IRQ_BATCH; i++) {
+				iov[i].iov_base = &count[i];
+				iov[i].iov_len = sizeof(count[i]);
+				msgs[i].msg_hdr.msg_iov = &iov[i];
+				msgs[i].msg_hdr.msg_iovlen = 1;
+			}
+			got = recvmmsg(t->fd, msgs, EMU_IRQ_BATCH, MSG_DONTWAIT, NULL);
+			if (got > 0) {
+				for (int i = 0; i < got; i++) {
+					/* End of file: the emulated host closed its end. */
+					if (msgs[i].msg_len == 0)
+						return -EPIPE;
+					if (msgs[i].msg_len != sizeof(count[i]))
+						return -EIO;
+					t->n_interrupts++;
+				}
+				if (got == EMU_IRQ_BATCH)
+					continue;
+				return 0;
+			}
+			n = got < 0 ? -1 : 0;
+		} else {
+			n = read(t->fd, &count[0], sizeof(count[0]));
+			if (n == sizeof(count[0])) {
+				t->n_interrupts++;
+				return 0;
+			}
 		}
 
 		if (n < 0 && errno == EINTR)
@@ -470,9 +509,16 @@ static ssize_t uio_recv(hv_transport *t, void *buf, size_t size)
 	bool rearmed = false;
 	int r;
 
-	r = drain_irq(t);
-	if (r < 0)
-		return r;
+	/*
+	 * Once per wakeup: the caller receives until -EAGAIN, and only the
+	 * first call after that can have a notification to take.
+	 */
+	if (!p->irq_taken) {
+		r = drain_irq(t);
+		if (r < 0)
+			return r;
+		p->irq_taken = true;
+	}
 
 	for (;;) {
 		struct hv_vmpacket_descriptor desc;
@@ -508,6 +554,8 @@ static ssize_t uio_recv(hv_transport *t, void *buf, size_t size)
 				return r;
 		}
 
+		if (n == -EAGAIN)
+			p->irq_taken = false;
 		return n;
 	}
 }

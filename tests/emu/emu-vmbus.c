@@ -37,8 +37,9 @@ struct emu_vmbus {
 	bool guest_gone;
 	uint32_t irq_count;
 	int look_ms;
-	uint8_t *scratch;
+	uint8_t *req_buf; /* emu_vmbus_request()'s message, built in place */
 	reply *head, *tail;
+	reply *spare; /* one reply entry (dsize bytes) kept for reuse */
 	emu_vmbus_stats stats;
 };
 
@@ -99,8 +100,8 @@ int emu_vmbus_new(const char *dir, size_t ring_size, emu_vmbus **ret)
 	/* hv_uio_open(): the inbound ring starts masked; the guest unmasks it. */
 	hv_ring_set_interrupt_mask(&v->rx, true);
 
-	v->scratch = malloc(v->tx.dsize);
-	if (!v->scratch) {
+	v->req_buf = malloc(v->rx.dsize);
+	if (!v->req_buf) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -148,7 +149,8 @@ void emu_vmbus_free(emu_vmbus *v)
 		free(v->head);
 		v->head = n;
 	}
-	free(v->scratch);
+	free(v->spare);
+	free(v->req_buf);
 	if (path_in(v, HV_UIO_EMU_RING_FILE, path, sizeof(path)) == 0)
 		unlink(path);
 	if (path_in(v, HV_UIO_EMU_IRQ_SOCKET, path, sizeof(path)) == 0)
@@ -212,54 +214,77 @@ int emu_vmbus_accept(emu_vmbus *v, int timeout_ms)
 }
 
 /*
- * Reads every pending guest signal; each one is hv_uio_irqcontrol(1): RX
- * unmasked. Returns how many there were.
+ * Reads every pending guest signal (up to 16 per system call); each one is
+ * hv_uio_irqcontrol(1): RX unmasked. Returns how many there were.
  */
 static int take_signals(emu_vmbus *v)
 {
-	for (int taken = 0;; taken++) {
-		int32_t one;
-		ssize_t n = recv(v->fd, &one, sizeof(one), MSG_DONTWAIT);
+	int32_t ones[16];
+	struct iovec iov[16];
+	struct mmsghdr msgs[16];
 
-		if (n == sizeof(one)) {
-			v->stats.guest_signals++;
-			if (one == 1)
-				hv_ring_set_interrupt_mask(&v->rx, false);
-			continue;
-		}
+	memset(msgs, 0, sizeof(msgs));
+	for (int i = 0; i < 16; i++) {
+		iov[i].iov_base = &ones[i];
+		iov[i].iov_len = sizeof(ones[i]);
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+
+	for (int taken = 0;;) {
+		int n = recvmmsg(v->fd, msgs, 16, MSG_DONTWAIT, NULL);
+
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return taken;
-		v->guest_gone = true;
-		return -EPIPE;
+		if (n <= 0) {
+			/* 0 messages: the guest closed its end */
+			v->guest_gone = true;
+			return -EPIPE;
+		}
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_len != sizeof(ones[i])) {
+				v->guest_gone = true;
+				return -EPIPE;
+			}
+			v->stats.guest_signals++;
+			if (ones[i] == 1)
+				hv_ring_set_interrupt_mask(&v->rx, false);
+		}
+		taken += n;
+		if (n < 16)
+			return taken;
 	}
 }
 
-/* Drains TX into the reply queue. */
+/* Drains TX into the reply queue (each packet read straight into its entry). */
 static int drain_tx(emu_vmbus *v)
 {
 	for (;;) {
 		struct hv_vmpacket_descriptor d;
 		uint32_t before = v->tx.hdr->read_index;
-		ssize_t n = hv_ring_read(&v->tx, v->scratch, v->tx.dsize, false, &d, NULL);
-		reply *e;
+		reply *e = v->spare;
+		ssize_t n;
 
-		if (n == -EAGAIN)
-			return 0;
-		if (n < 0)
-			return (int)n;
+		v->spare = NULL;
+		if (!e)
+			e = malloc(sizeof(*e) + v->tx.dsize);
+		if (!e)
+			return -ENOMEM;
+
+		n = hv_ring_read(&v->tx, e->data, v->tx.dsize, false, &d, NULL);
+		if (n < 0) {
+			v->spare = e;
+			return n == -EAGAIN ? 0 : (int)n;
+		}
 
 		if (v->tx.hdr->read_index < before)
 			v->stats.tx_wraps++;
-		e = malloc(sizeof(*e) + (size_t)n);
-		if (!e)
-			return -ENOMEM;
 		e->next = NULL;
 		e->desc = d;
 		e->at_ns = emu_now_ns();
 		e->len = (size_t)n;
-		memcpy(e->data, v->scratch, (size_t)n);
 		if (v->tail)
 			v->tail->next = e;
 		else
@@ -281,7 +306,7 @@ void emu_vmbus_set_look_interval(emu_vmbus *v, int ms)
 static int pump(emu_vmbus *v, bool want_reply, int timeout_ms)
 {
 	struct pollfd p = {.fd = v->fd, .events = POLLIN};
-	int r, taken;
+	int r, taken = 0;
 
 	if (v->fd < 0)
 		return -ENOTCONN;
@@ -289,11 +314,15 @@ static int pump(emu_vmbus *v, bool want_reply, int timeout_ms)
 	/*
 	 * Signals are taken on every look, so they never pile up in the
 	 * socket; one taken here may be the one the caller waits for (room in
-	 * RX), so the caller looks again before anything blocks.
+	 * RX), so the caller looks again before anything blocks. A caller
+	 * waiting for a reply only needs TX: a pending signal makes poll()
+	 * return at once, and it is taken below.
 	 */
-	taken = take_signals(v);
-	if (taken < 0)
-		return taken;
+	if (!want_reply) {
+		taken = take_signals(v);
+		if (taken < 0)
+			return taken;
+	}
 	r = drain_tx(v);
 	if (r < 0 || taken > 0 || (want_reply && v->head))
 		return r;
@@ -338,10 +367,18 @@ int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans
 				/* hv_uio_channel_cb(): mask the inbound ring, then notify. */
 				hv_ring_set_interrupt_mask(&v->rx, true);
 				count = ++v->irq_count;
-				if (send(v->fd, &count, sizeof(count), MSG_NOSIGNAL) !=
-				    sizeof(count))
-					return -EPIPE;
 				v->stats.interrupts++;
+				if (send(v->fd, &count, sizeof(count),
+					 MSG_NOSIGNAL | MSG_DONTWAIT) != sizeof(count)) {
+					/*
+					 * Full of notifications the guest has not read: it
+					 * has one to wake up on. A UIO device adds to the
+					 * count its read returns, it never refuses one.
+					 */
+					if (errno != EAGAIN && errno != EWOULDBLOCK)
+						return -EPIPE;
+					v->stats.interrupts_coalesced++;
+				}
 			}
 			if (ret_posted_ns)
 				*ret_posted_ns = emu_now_ns();
@@ -392,7 +429,10 @@ ssize_t emu_vmbus_wait_reply(emu_vmbus *v, void *buf, size_t size,
 			if (!v->head)
 				v->tail = NULL;
 			r = (int)e->len;
-			free(e);
+			if (!v->spare)
+				v->spare = e;
+			else
+				free(e);
 			return r;
 		}
 
@@ -443,38 +483,27 @@ ssize_t emu_vmbus_request(emu_vmbus *v, uint16_t type, uint32_t msg_version, con
 	ssize_t n;
 	int len, r;
 
-	buf = malloc(v->rx.dsize);
-	if (!buf)
-		return -ENOMEM;
-
+	buf = v->req_buf;
 	len = hv_ic_build_request(buf, v->rx.dsize, type, HV_UTIL_FW_VERSION, msg_version,
 				  (uint8_t)(v->stats.posted & 0xff), body, body_len);
-	if (len < 0) {
-		free(buf);
+	if (len < 0)
 		return len;
-	}
 
 	xid = v->stats.posted + 1;
 	r = emu_vmbus_post(v, buf, (size_t)len, xid, timeout_ms, &posted);
-	if (r < 0) {
-		free(buf);
+	if (r < 0)
 		return r;
-	}
 
 	n = emu_vmbus_wait_reply(v, buf, v->rx.dsize, &d, &answered, timeout_ms);
-	if (n < 0) {
-		free(buf);
+	if (n < 0)
 		return n;
-	}
 
 	/* The guest echoes the transaction id (as the kernel's util drivers do). */
 	r = d.trans_id == xid ? hv_ic_msg_parse(buf, (size_t)n, &m) : -EPROTO;
 	if (r == 0 && (!(m.hdr.icflags & HV_ICMSGHDRFLAG_RESPONSE) || m.hdr.icmsgtype != type))
 		r = -EBADMSG;
-	if (r < 0) {
-		free(buf);
+	if (r < 0)
 		return r;
-	}
 
 	if (ret_status)
 		*ret_status = m.hdr.status;
@@ -485,6 +514,5 @@ ssize_t emu_vmbus_request(emu_vmbus *v, uint16_t type, uint32_t msg_version, con
 		times->posted = posted;
 		times->answered = answered;
 	}
-	free(buf);
 	return (ssize_t)m.body_len;
 }

@@ -35,6 +35,7 @@ typedef struct emu_vmbus emu_vmbus;
 
 typedef struct emu_vmbus_stats {
 	unsigned int interrupts;    /* host -> guest notifications sent */
+	unsigned int interrupts_coalesced; /* of those, not queued: the guest had unread ones */
 	unsigned int guest_signals; /* int 1 written by the guest */
 	unsigned int posted;	    /* packets written to RX */
 	unsigned int replies;	    /* packets read from TX */

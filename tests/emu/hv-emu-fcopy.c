@@ -47,11 +47,31 @@
  *   wait-exit[:MS]            wait until the daemon has exited
  *   start-daemon              start it again (then wait-register)
  *   sleep:MS
+ *
+ * Benchmark steps (tests/bench/run-fcopy-bench.sh; with --bench every
+ * completed copy prints a "B| op=fcopy ..." line: wall time START to the
+ * COMPLETE reply, the daemon's CPU time in that window (all its threads,
+ * /proc schedstat; user/system from /proc stat), its peak RSS (VmHWM) and
+ * this host's own CPU time, so the reader sees who the bottleneck is. A
+ * file SRC is then read with pread() and hashed before START and the guest
+ * file after COMPLETE, both outside the timed window):
+ *   make-file:PATH:SIZE       write SIZE deterministic bytes (gen/SIZE) to PATH
+ *   cp:SRC:DST                run --cp (default /bin/cp) SRC DST, then fsync DST in a
+ *                             child; check DST; print "B| op=cp ..." with both
+ *                             children's CPU time (getrusage) and wall times
+ *   rm:PATH                   unlink PATH (absent is fine)
+ *   syncfs:PATH               syncfs() the file system holding PATH (untimed)
+ *   pingpong:N                the floor of any one-request-at-a-time protocol on
+ *                             this machine: N round trips of 4 bytes over a socket
+ *                             pair to a child that polls, reads and answers, as the
+ *                             daemon does per fragment; "B| op=pingpong ..." with the
+ *                             child's CPU time (getrusage)
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,9 +80,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emu-chardev.h"
@@ -88,7 +112,9 @@ struct opts {
 	char **daemon_args;
 	size_t n_daemon_args;
 	uint64_t timeout_ms;
-	bool uio; /* --transport uio: the VMBus ring of Linux >= 6.10 (emu-vmbus) */
+	bool uio;   /* --transport uio: the VMBus ring of Linux >= 6.10 (emu-vmbus) */
+	bool bench; /* --bench: "B| " result lines, hashing outside the timed window */
+	char *cp_path;
 };
 
 struct emu {
@@ -241,16 +267,61 @@ static int transact(struct emu *e, const void *msg, size_t len, uint32_t *ret_st
 	return 0;
 }
 
-static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+/*
+ * The content check: FNV-1a's xor-multiply over 64-bit little-endian words
+ * (each step a bijection, so any one changed word changes the result), the
+ * tail bytes one by one. Streaming, whatever the chunk sizes.
+ */
+#define FNV_INIT  0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+struct hasher {
+	uint64_t h;
+	uint8_t tail[8];
+	size_t n_tail;
+};
+
+static void hash_init(struct hasher *x)
 {
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	x->h = FNV_INIT;
+	x->n_tail = 0;
 }
 
-#define FNV_INIT 0xcbf29ce484222325ULL
+static inline void hash_word(struct hasher *x, uint64_t w)
+{
+	x->h = (x->h ^ w) * FNV_PRIME;
+	x->h ^= x->h >> 32;
+}
+
+static void hash_update(struct hasher *x, const uint8_t *p, size_t n)
+{
+	uint64_t w;
+
+	while (n && x->n_tail) {
+		x->tail[x->n_tail++] = *p++;
+		n--;
+		if (x->n_tail == 8) {
+			memcpy(&w, x->tail, 8);
+			hash_word(x, w);
+			x->n_tail = 0;
+		}
+	}
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		hash_word(x, w);
+	}
+	while (n--)
+		x->tail[x->n_tail++] = *p++;
+}
+
+static uint64_t hash_final(const struct hasher *x)
+{
+	uint64_t h = x->h;
+
+	for (size_t i = 0; i < x->n_tail; i++)
+		h = (h ^ x->tail[i]) * FNV_PRIME;
+	return h;
+}
 
 /* Deterministic content: byte i of gen/SIZE, same whichever fragment asks. */
 static void gen_bytes(uint64_t off, uint8_t *buf, size_t n)
@@ -265,21 +336,23 @@ static void gen_bytes(uint64_t off, uint8_t *buf, size_t n)
 
 static int hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size)
 {
-	uint8_t buf[65536];
-	uint64_t h = FNV_INIT, size = 0;
+	static uint8_t buf[1 << 20];
+	struct hasher x;
+	uint64_t size = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
+	hash_init(&x);
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		h = fnv1a(h, buf, (size_t)n);
+		hash_update(&x, buf, (size_t)n);
 		size += (uint64_t)n;
 	}
 	close(fd);
 	if (n < 0)
 		return -EIO;
-	*ret_hash = h;
+	*ret_hash = hash_final(&x);
 	*ret_size = size;
 	return 0;
 }
@@ -305,8 +378,8 @@ static int count_temps(const char *dir, char *first, size_t first_len)
  * W_MAX_PATH units with the terminator), converted back to UTF-8 by the
  * kernel into at most W_MAX_PATH - 1 bytes.
  */
-static int host_name(const char *utf8, uint8_t field[2 * HV_FCOPY_W_MAX_PATH], bool raw,
-		     char *why, size_t why_len)
+static int host_name(const char *utf8, uint8_t field[2 * HV_FCOPY_W_MAX_PATH], bool raw, char *why,
+		     size_t why_len)
 {
 	uint8_t utf16[2 * HV_FCOPY_W_MAX_PATH];
 	char back[FCOPY_NAME_UTF8_MAX];
@@ -343,6 +416,104 @@ static int restart_daemon(struct emu *e, char *why, size_t why_len)
 	if (rc < 0)
 		return FAIL("the restarted daemon did not register: %s", strerror(-rc));
 	return 0;
+}
+
+/* ---- bench ------------------------------------------------------------- */
+
+struct cpu_sample {
+	uint64_t ns;	  /* on-CPU time, all threads (schedstat; else stat ticks) */
+	uint64_t user_ns; /* /proc stat utime (clock ticks) */
+	uint64_t sys_ns;  /* /proc stat stime */
+};
+
+static void proc_cpu(pid_t pid, struct cpu_sample *ret)
+{
+	uint64_t tick = EMU_NSEC_PER_SEC / (uint64_t)sysconf(_SC_CLK_TCK);
+	unsigned long long ut = 0, st = 0;
+	char path[64], buf[1024], *p;
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+	FILE *f;
+
+	memset(ret, 0, sizeof(*ret));
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		char tp[320];
+		unsigned long long ns;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(tp, sizeof(tp), "/proc/%d/task/%s/schedstat", (int)pid, de->d_name);
+		f = fopen(tp, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1) {
+			ret->ns += ns;
+			any = true;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
+		ret->user_ns = ut * tick;
+		ret->sys_ns = st * tick;
+	}
+	if (f)
+		fclose(f);
+	if (!any)
+		ret->ns = ret->user_ns + ret->sys_ns;
+}
+
+/* A "VmHWM:"-style line of /proc/PID/status in KiB, 0 if unknown. */
+static unsigned long proc_status_kb(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	unsigned long kb = 0;
+	size_t klen = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			kb = strtoul(line + klen + 1, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static uint64_t self_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * EMU_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static pid_t daemon_pid(struct emu *e)
+{
+	pid_t pid;
+
+	if (!e->have_daemon)
+		return 0;
+	pthread_mutex_lock(&e->daemon.lock);
+	pid = e->daemon.running ? e->daemon.pid : 0;
+	pthread_mutex_unlock(&e->daemon.lock);
+	return pid;
+}
+
+static uint64_t tv_ns(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * EMU_NSEC_PER_SEC + (uint64_t)tv->tv_usec * 1000;
 }
 
 /* FS_IOC_SHUTDOWN (ext4's EXT4_IOC_SHUTDOWN, xfs's XFS_IOC_GOINGDOWN): _IOR('X', 125, __u32) */
@@ -437,18 +608,42 @@ static int remount_fs(const char *mnt)
  *         the daemon's late reply is refused by the driver, and the host
  *         cancels.
  */
+/* The file system frozen by a "t" copy until a WRITE blocks on it. */
+static struct {
+	struct emu_scratch *s;
+	unsigned int fs;
+} late_frozen;
+
+static void late_thaw(void)
+{
+	if (!late_frozen.s)
+		return;
+	(void)emu_scratch_ioctl(late_frozen.s, late_frozen.fs, false);
+	emu_tl("host        %s thawed", late_frozen.s->fs[late_frozen.fs].mnt);
+	emu_scratch_free(late_frozen.s);
+	late_frozen.s = NULL;
+}
+
+/*
+ * 0: the fault happened (reset, or a WRITE that timed out and whose late
+ * reply was refused); 1 (late only): the WRITE was answered in time, since
+ * the daemon gathers WRITEs before it writes them; the caller sends the next
+ * fragment, the file system still frozen, until one blocks.
+ */
 static int fault_write(struct emu *e, const void *msg, size_t len, const char *dst, bool late,
 		       char *why, size_t why_len)
 {
-	struct emu_scratch *s = NULL;
 	struct emu_req r;
-	unsigned int id, fs = 0;
+	unsigned int id;
 	uint64_t end;
 	int rc;
 
 	if (e->o.uio)
 		return FAIL("flags r and t are not supported with --transport uio");
-	if (late) {
+	if (late && !late_frozen.s) {
+		struct emu_scratch *s = NULL;
+		unsigned int fs = 0;
+
 		rc = scratch_of(dst, &s, &fs);
 		if (rc < 0)
 			return FAIL("%s is on no scratch file system", dst);
@@ -458,20 +653,21 @@ static int fault_write(struct emu *e, const void *msg, size_t len, const char *d
 			emu_scratch_free(s);
 			return -1;
 		}
-		emu_tl("host        %s frozen: the next WRITE will block", s->fs[fs].mnt);
+		late_frozen.s = s;
+		late_frozen.fs = fs;
+		emu_tl("host        %s frozen: a WRITE that reaches it will block", s->fs[fs].mnt);
 	}
 	rc = emu_chardev_post(e->dev, msg, len, late ? 1000 : e->o.timeout_ms, &id);
 	if (rc == 0 && !late)
 		emu_chardev_reset(e->dev);
 	if (rc == 0)
 		rc = emu_chardev_wait(e->dev, id, 0, should_abort, e, &r);
+	if (late && rc == 0 && r.result == EMU_REQ_OK)
+		return 1;
 	if (late) {
 		/* thaw whatever happened: nothing may stay frozen */
 		emu_sleep_ms(500);
-		if (emu_scratch_ioctl(s, fs, false) < 0 && rc == 0)
-			rc = -EIO;
-		emu_tl("host        %s thawed", s->fs[fs].mnt);
-		emu_scratch_free(s);
+		late_thaw();
 	}
 	if (rc < 0)
 		return FAIL("WRITE: %s", strerror(-rc));
@@ -511,13 +707,18 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	char *src, *dst, *flags = NULL, *exp, *slash;
 	char dir[2048], name[1024], path_sent[2050];
 	uint32_t expect = HV_S_OK, status = HV_S_OK, first_bad = HV_S_OK, copy_flags = 0;
-	uint64_t size = 0, cancel_at = UINT64_MAX, kill_at = UINT64_MAX, h = FNV_INIT;
+	uint64_t size = 0, cancel_at = UINT64_MAX, kill_at = UINT64_MAX, h = 0, src_hash = 0;
 	uint64_t eio_at = UINT64_MAX, reset_at = UINT64_MAX, late_at = UINT64_MAX;
 	bool eio = false, reset = false, late = false;
 	uint64_t before_hash = 0, before_size = 0, got_hash = 0, got_size = 0, sent = 0;
 	bool gen, existed, started, cancelled = false, killed = false, trailing_slash = false;
-	uint64_t t0;
-	FILE *in = NULL;
+	bool hash_in_loop;
+	struct cpu_sample d0 = {0}, d1 = {0};
+	uint64_t t0, t1 = 0, emu0 = 0, emu1 = 0;
+	struct hasher hx;
+	pid_t pid = 0;
+	uint8_t *map = NULL; /* a file SRC, mapped and populated before START */
+	int in = -1;
 	int rc;
 
 	exp = strchr(spec, '=');
@@ -592,10 +793,29 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	} else {
 		struct stat st;
 
-		in = fopen(src, "rbe");
-		if (!in || fstat(fileno(in), &st) < 0)
-			return FAIL("cannot open %s: %m", src);
+		in = open(src, O_RDONLY | O_CLOEXEC);
+		if (in < 0 || fstat(in, &st) < 0) {
+			rc = FAIL("cannot open %s: %m", src);
+			goto fail;
+		}
 		size = (uint64_t)st.st_size;
+		/* the host reads its file as fast as it can: no system call per fragment */
+		if (size > 0) {
+			map =
+			    mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, 0);
+			if (map == MAP_FAILED) {
+				map = NULL;
+				rc = FAIL("cannot map %s: %m", src);
+				goto fail;
+			}
+		}
+	}
+	/* --bench: the host's hashing stays out of the timed window */
+	hash_in_loop = gen || !e->o.bench;
+	hash_init(&hx);
+	if (!hash_in_loop && hash_file(src, &src_hash, &got_size) < 0) {
+		rc = FAIL("cannot read %s", src);
+		goto fail;
 	}
 
 	existed = hash_file(dst, &before_hash, &before_size) == 0;
@@ -610,6 +830,11 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	m.start.copy_flags = copy_flags;
 	m.start.file_size = size;
 
+	if (e->o.bench) {
+		pid = daemon_pid(e);
+		proc_cpu(pid, &d0);
+		emu0 = self_cpu_ns();
+	}
 	t0 = emu_now_ns();
 	if (transact(e, &m, sizeof(m.start), &status, why, why_len) < 0)
 		goto fail;
@@ -641,15 +866,18 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		m.data.size = (uint32_t)n;
 		if (gen)
 			gen_bytes(sent, m.data.data, n);
-		else if (fread(m.data.data, 1, n, in) != n) {
-			rc = FAIL("short read from %s", src);
-			goto fail;
-		}
-		h = fnv1a(h, m.data.data, n);
+		else
+			memcpy(m.data.data, map + sent, n);
+		if (hash_in_loop)
+			hash_update(&hx, m.data.data, n);
 		if (sent >= reset_at || sent >= late_at) {
-			if (fault_write(e, &m, sizeof(m.data), dst, sent >= late_at, why, why_len) <
-			    0)
+			rc = fault_write(e, &m, sizeof(m.data), dst, sent >= late_at, why, why_len);
+			if (rc < 0)
 				goto fail;
+			if (rc == 1) { /* gathered, not written yet: the next one */
+				sent += n;
+				continue;
+			}
 			reset = sent >= reset_at;
 			late = !reset;
 			break;
@@ -661,9 +889,18 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		else
 			sent += n;
 	}
-	if (in) {
-		fclose(in);
-		in = NULL;
+	if (map) {
+		munmap(map, (size_t)size);
+		map = NULL;
+	}
+	if (in >= 0) {
+		close(in);
+		in = -1;
+	}
+	h = hash_in_loop ? hash_final(&hx) : src_hash;
+	if (late_frozen.s) {
+		late_thaw();
+		return FAIL("no WRITE blocked on the frozen file system of %s", dst);
 	}
 	if (!cancelled && sent >= cancel_at && size > 0)
 		cancelled = true;
@@ -673,9 +910,6 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	if (reset || late) {
 		char first[300] = "";
 
-		if (in)
-			fclose(in);
-		in = NULL;
 		if (late) {
 			/* what the host does after a WRITE that timed out */
 			memset(&m, 0, sizeof(m.hdr));
@@ -738,6 +972,11 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		m.hdr.operation = HV_FCOPY_COMPLETE_FCOPY;
 		if (transact(e, &m, sizeof(m.hdr), &status, why, why_len) < 0)
 			goto fail;
+		t1 = emu_now_ns();
+		if (e->o.bench) {
+			emu1 = self_cpu_ns();
+			proc_cpu(pid, &d1);
+		}
 		if (status != HV_S_OK)
 			first_bad = status;
 	}
@@ -765,7 +1004,16 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		return FAIL("%d temporary file(s) left in %s", rc, dir);
 
 	if (first_bad == HV_S_OK && !cancelled) {
-		double ms = emu_ms(t0, emu_now_ns());
+		double ms = emu_ms(t0, t1);
+		char irq_text[128] = "";
+
+		if (e->vm) {
+			const emu_vmbus_stats *st = emu_vmbus_get_stats(e->vm);
+
+			snprintf(irq_text, sizeof(irq_text),
+				 " interrupts=%u coalesced=%u guest_signals=%u", st->interrupts,
+				 st->interrupts_coalesced, st->guest_signals);
+		}
 
 		if (hash_file(dst, &got_hash, &got_size) < 0)
 			return FAIL("%s missing after COMPLETE", dst);
@@ -777,6 +1025,17 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		    "host        copied %llu bytes to %s in %.1f ms (%.1f MiB/s), content verified",
 		    (unsigned long long)size, dst, ms,
 		    ms > 0 ? (double)size / 1048576.0 / (ms / 1000.0) : 0.0);
+		if (e->o.bench)
+			emu_tl_raw(
+			    true,
+			    "B| op=fcopy transport=%s size=%llu wall_ns=%llu cpu_ns=%llu "
+			    "user_ns=%llu sys_ns=%llu hwm_kb=%lu emu_cpu_ns=%llu verified=1%s",
+			    e->o.uio ? "uio" : "chardev", (unsigned long long)size,
+			    (unsigned long long)(t1 - t0), (unsigned long long)(d1.ns - d0.ns),
+			    (unsigned long long)(d1.user_ns - d0.user_ns),
+			    (unsigned long long)(d1.sys_ns - d0.sys_ns),
+			    proc_status_kb(pid, "VmHWM"), (unsigned long long)(emu1 - emu0),
+			    irq_text);
 		return 0;
 	}
 
@@ -792,8 +1051,11 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 	       existed ? "unchanged" : "absent");
 	return 0;
 fail:
-	if (in)
-		fclose(in);
+	late_thaw(); /* nothing may stay frozen */
+	if (map)
+		munmap(map, (size_t)size);
+	if (in >= 0)
+		close(in);
 	return -1;
 }
 
@@ -818,6 +1080,148 @@ static int step_raw(struct emu *e, char *spec, char *why, size_t why_len)
 		return -1;
 	if (status != expect)
 		return FAIL("status 0x%08x, expected 0x%08x", status, expect);
+	return 0;
+}
+
+static int step_make_file(char *arg, char *why, size_t why_len)
+{
+	static uint8_t buf[1 << 20];
+	char *colon = strrchr(arg, ':');
+	uint64_t size, off = 0;
+	int fd;
+
+	if (!colon || parse_size(colon + 1, &size) < 0)
+		return FAIL("make-file:PATH:SIZE");
+	*colon = '\0';
+	fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return FAIL("cannot create %s: %m", arg);
+	while (off < size) {
+		size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+
+		gen_bytes(off, buf, n);
+		if (write(fd, buf, n) != (ssize_t)n) {
+			close(fd);
+			return FAIL("cannot write %s: %m", arg);
+		}
+		off += n;
+	}
+	if (close(fd) < 0)
+		return FAIL("cannot write %s: %m", arg);
+	return 0;
+}
+
+/* Runs argv (a child, waited for with its rusage): 0, or -1 with why set. */
+static int run_child(char *const argv[], const char *fsync_path, struct rusage *ru,
+		     uint64_t *ret_wall_ns, char *why, size_t why_len)
+{
+	uint64_t t0 = emu_now_ns();
+	int st = 0;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return FAIL("fork: %m");
+	if (pid == 0) {
+		if (fsync_path) {
+			/* what sync(1) FILE does: the copy's data on disk */
+			int fd = open(fsync_path, O_RDONLY | O_CLOEXEC);
+
+			_exit(fd >= 0 && fsync(fd) == 0 ? 0 : 1);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (wait4(pid, &st, 0, ru) < 0)
+		return FAIL("wait4: %m");
+	*ret_wall_ns = emu_now_ns() - t0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return FAIL("%s %s failed (wait status 0x%x)", fsync_path ? "fsync of" : argv[0],
+			    fsync_path ? fsync_path : argv[1], st);
+	return 0;
+}
+
+/* cp:SRC:DST, the reference the daemon is measured against (tests/bench). */
+static int step_cp(struct emu *e, char *arg, char *why, size_t why_len)
+{
+	char *dst = strchr(arg, ':');
+	uint64_t src_hash, src_size, got_hash, got_size, cp_ns, sync_ns;
+	struct rusage cp_ru, sync_ru;
+	char *argv[] = {e->o.cp_path, arg, NULL, NULL};
+
+	if (!dst)
+		return FAIL("cp:SRC:DST");
+	*dst++ = '\0';
+	if (hash_file(arg, &src_hash, &src_size) < 0)
+		return FAIL("cannot read %s", arg);
+
+	argv[2] = dst;
+	if (run_child(argv, NULL, &cp_ru, &cp_ns, why, why_len) < 0 ||
+	    run_child(argv, dst, &sync_ru, &sync_ns, why, why_len) < 0)
+		return -1;
+	if (hash_file(dst, &got_hash, &got_size) < 0)
+		return FAIL("%s missing after cp", dst);
+	if (got_size != src_size || got_hash != src_hash)
+		return FAIL("%s: %llu bytes, hash %016llx; %s has %llu bytes, hash %016llx", dst,
+			    (unsigned long long)got_size, (unsigned long long)got_hash, arg,
+			    (unsigned long long)src_size, (unsigned long long)src_hash);
+	emu_tl("host        cp %s %s: %.1f ms, fsync %.1f ms, content verified", arg, dst,
+	       emu_ms(0, cp_ns), emu_ms(0, sync_ns));
+	emu_tl_raw(true,
+		   "B| op=cp size=%llu wall_ns=%llu cpu_ns=%llu user_ns=%llu sys_ns=%llu "
+		   "maxrss_kb=%ld sync_wall_ns=%llu sync_cpu_ns=%llu verified=1",
+		   (unsigned long long)src_size, (unsigned long long)cp_ns,
+		   (unsigned long long)(tv_ns(&cp_ru.ru_utime) + tv_ns(&cp_ru.ru_stime)),
+		   (unsigned long long)tv_ns(&cp_ru.ru_utime),
+		   (unsigned long long)tv_ns(&cp_ru.ru_stime), cp_ru.ru_maxrss,
+		   (unsigned long long)sync_ns,
+		   (unsigned long long)(tv_ns(&sync_ru.ru_utime) + tv_ns(&sync_ru.ru_stime)));
+	return 0;
+}
+
+/* pingpong:N (see the top of the file) */
+static int step_pingpong(char *arg, char *why, size_t why_len)
+{
+	uint64_t n, t0, wall;
+	struct rusage ru;
+	int sv[2], st = 0;
+	int32_t x = 1;
+	pid_t pid;
+
+	if (emu_parse_u64(arg, &n) < 0 || n == 0)
+		return FAIL("pingpong:N");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return FAIL("socketpair: %m");
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return FAIL("fork: %m");
+	}
+	if (pid == 0) {
+		struct pollfd p = {.fd = sv[1], .events = POLLIN};
+		int32_t y;
+
+		close(sv[0]);
+		for (uint64_t i = 0; i < n; i++)
+			if (poll(&p, 1, -1) != 1 || read(sv[1], &y, sizeof(y)) != sizeof(y) ||
+			    write(sv[1], &y, sizeof(y)) != sizeof(y))
+				_exit(1);
+		_exit(0);
+	}
+	close(sv[1]);
+	t0 = emu_now_ns();
+	for (uint64_t i = 0; i < n; i++)
+		if (write(sv[0], &x, sizeof(x)) != sizeof(x) ||
+		    read(sv[0], &x, sizeof(x)) != sizeof(x))
+			break;
+	wall = emu_now_ns() - t0;
+	close(sv[0]);
+	if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return FAIL("the ping-pong child failed");
+	emu_tl_raw(true, "B| op=pingpong n=%llu wall_ns=%llu cpu_ns=%llu", (unsigned long long)n,
+		   (unsigned long long)wall,
+		   (unsigned long long)(tv_ns(&ru.ru_utime) + tv_ns(&ru.ru_stime)));
 	return 0;
 }
 
@@ -870,8 +1274,9 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 			rc = FAIL("remount %s: %s", arg, strerror(-rc));
 	} else if (strcmp(s, "expect-gen") == 0 && arg && strrchr(arg, ':')) {
 		char *sz = strrchr(arg, ':');
-		uint64_t want = 0, got_h = 0, got_n = 0, h = FNV_INIT;
+		uint64_t want = 0, got_h = 0, got_n = 0;
 		static uint8_t chunk[65536];
+		struct hasher gx;
 
 		*sz++ = '\0';
 		if (parse_size(sz, &want) < 0)
@@ -879,17 +1284,34 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 		else if (hash_file(arg, &got_h, &got_n) < 0)
 			rc = FAIL("%s: %m", arg);
 		else {
+			hash_init(&gx);
 			for (uint64_t off = 0; off < want; off += sizeof(chunk)) {
 				size_t n = want - off < sizeof(chunk) ? (size_t)(want - off)
 								      : sizeof(chunk);
 
 				gen_bytes(off, chunk, n);
-				h = fnv1a(h, chunk, n);
+				hash_update(&gx, chunk, n);
 			}
-			if (got_n != want || got_h != h)
+			if (got_n != want || got_h != hash_final(&gx))
 				rc = FAIL("%s: %llu bytes, not gen/%llu", arg,
 					  (unsigned long long)got_n, (unsigned long long)want);
 		}
+	} else if (strcmp(s, "make-file") == 0 && arg) {
+		rc = step_make_file(arg, why, why_len);
+	} else if (strcmp(s, "cp") == 0 && arg) {
+		rc = step_cp(e, arg, why, why_len);
+	} else if (strcmp(s, "pingpong") == 0 && arg) {
+		rc = step_pingpong(arg, why, why_len);
+	} else if (strcmp(s, "rm") == 0 && arg) {
+		if (unlink(arg) < 0 && errno != ENOENT)
+			rc = FAIL("cannot remove %s: %m", arg);
+	} else if (strcmp(s, "syncfs") == 0 && arg) {
+		int fd = open(arg, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || syncfs(fd) < 0)
+			rc = FAIL("syncfs %s: %m", arg);
+		if (fd >= 0)
+			close(fd);
 	} else if (strcmp(s, "expect-absent") == 0 && arg) {
 		if (access(arg, F_OK) == 0)
 			rc = FAIL("%s exists", arg);
@@ -948,11 +1370,13 @@ static void usage(FILE *f)
 	    f,
 	    "usage: hv-emu-fcopy [--devdir DIR] [--daemon PATH [--daemon-arg ARG]...]\n"
 	    "                    [--timeout MS] [--daemon-preload SO] [--transport chardev|uio]\n"
+	    "                    [--bench] [--cp PATH]\n"
 	    "                    STEP...\n"
 	    "steps: wait-register[:MS] copy:SRC:DST[:FLAGS][=EXPECT] raw:HEX[=EXPECT]\n"
 	    "       expect-absent:PATH expect-no-temp:DIR expect-mode:PATH:OCTAL\n"
 	    "       remount:MNT expect-gen:PATH:SIZE\n"
 	    "       kill:SIG wait-exit[:MS]\n"
+	    "       make-file:PATH:SIZE cp:SRC:DST rm:PATH syncfs:PATH pingpong:N (--bench)\n"
 	    "       start-daemon sleep:MS (see the comment at the top of hv-emu-fcopy.c)\n");
 }
 
@@ -987,10 +1411,15 @@ int main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, 't'},
 	    {"daemon-preload", required_argument, NULL, 'p'},
 	    {"transport", required_argument, NULL, 'T'},
+	    {"bench", no_argument, NULL, 'B'},
+	    {"cp", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct emu e = {.o = {.devdir = DEFAULT_DEVDIR, .timeout_ms = DEFAULT_TIMEOUT_MS}};
+	static char default_cp[] = "/bin/cp";
+	struct emu e = {.o = {.devdir = DEFAULT_DEVDIR,
+			      .timeout_ms = DEFAULT_TIMEOUT_MS,
+			      .cp_path = default_cp}};
 	struct sigaction sa = {.sa_handler = on_signal};
 	char why[4096], reason[2048];
 	char *uio_device_arg = NULL;
@@ -1024,6 +1453,12 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
+			break;
+		case 'B':
+			e.o.bench = true;
+			break;
+		case 'C':
+			e.o.cp_path = optarg;
 			break;
 		case 'p':
 			/* inherited by the daemon (posix_spawn with environ) only */
@@ -1084,9 +1519,10 @@ int main(int argc, char **argv)
 		}
 		rc = emu_vmbus_new(vmdir, HV_UIO_RING_SIZE, &e.vm);
 		if (rc < 0) {
-			fprintf(stderr,
-				"hv-emu-fcopy: cannot create the emulated VMBus channel in %s: %s\n",
-				vmdir, strerror(-rc));
+			fprintf(
+			    stderr,
+			    "hv-emu-fcopy: cannot create the emulated VMBus channel in %s: %s\n",
+			    vmdir, strerror(-rc));
 			exit_code = 2;
 			goto out;
 		}

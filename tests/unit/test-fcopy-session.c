@@ -31,11 +31,13 @@
 /* Inject a failure of the n-th pwrite from now (0: never). */
 static int fail_pwrite_after = 0;
 static int fail_pwrite_errno = ENOSPC;
+static unsigned int n_pwrite;
 
 ssize_t __real_pwrite(int fd, const void *buf, size_t count, off_t offset);
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t count, off_t offset);
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
+	n_pwrite++;
 	if (fail_pwrite_after > 0 && --fail_pwrite_after == 0) {
 		errno = fail_pwrite_errno;
 		return -1;
@@ -422,25 +424,70 @@ static void test_dispatch(void **state)
 static void test_enospc_injected(void **state)
 {
 	struct fixture *f = *state;
-	g_autofree uint8_t *data = pattern(4 * 6144, 5);
+	const size_t len = FCOPY_WRITE_BATCH + 4 * 6144;
+	const uint64_t accepted = FCOPY_WRITE_BATCH / 6144 * 6144;
+	g_autofree uint8_t *data = pattern(len, 5);
 
-	assert_int_equal(fcopy_session_start(f->s, f->dir, "full", 0, 4 * 6144), 0);
-	fail_pwrite_after = 3;
+	/* the batch is written by the WRITE that fills it: that one fails */
+	assert_int_equal(fcopy_session_start(f->s, f->dir, "full", 0, len), 0);
+	fail_pwrite_after = 1;
 	fail_pwrite_errno = ENOSPC;
-	assert_int_equal(write_all(f->s, data, 4 * 6144), -ENOSPC);
+	assert_int_equal(write_all(f->s, data, len), -ENOSPC);
+	assert_string_equal(fcopy_session_failed_step(f->s), "write");
 	assert_int_equal(fcopy_status_from_errno(-ENOSPC), HV_ERROR_DISK_FULL);
 	assert_int_equal(fcopy_status_from_errno(-EDQUOT), HV_ERROR_DISK_FULL);
-	assert_int_equal(fcopy_session_written(f->s), 2 * 6144);
+	assert_int_equal(fcopy_session_written(f->s), accepted);
+	/* and it sticks: no later WRITE or COMPLETE may leave a hole in the file */
+	assert_int_equal(fcopy_session_write(f->s, accepted, data + accepted, 6144), -ENOSPC);
+	assert_int_equal(fcopy_session_write(f->s, 0, data, 6144), -ENOSPC);
 	/* the host cancels after the failure */
 	assert_int_equal(fcopy_session_cancel(f->s), 0);
 	g_autofree char *listing = list_dir(f->dir);
 	assert_string_equal(listing, "");
 
+	/* a failure of the last batch is COMPLETE's, and drops the copy */
 	fail_pwrite_after = 1;
 	fail_pwrite_errno = EIO;
 	assert_int_equal(fcopy_session_start(f->s, f->dir, "eio", 0, 1), 0);
-	assert_int_equal(fcopy_session_write(f->s, 0, "x", 1), -EIO);
+	assert_int_equal(fcopy_session_write(f->s, 0, "x", 1), 0);
+	assert_int_equal(fcopy_session_complete(f->s), -EIO);
+	assert_string_equal(fcopy_session_failed_step(f->s), "write");
 	assert_int_equal(fcopy_status_from_errno(-EIO), HV_E_FAIL);
+	assert_int_equal(fcopy_session_get_state(f->s), FCOPY_STATE_IDLE);
+	g_autofree char *listing2 = list_dir(f->dir);
+	assert_string_equal(listing2, "");
+
+	/* the next copy starts clean */
+	assert_int_equal(fcopy_session_start(f->s, f->dir, "ok", 0, 1), 0);
+	assert_int_equal(fcopy_session_write(f->s, 0, "y", 1), 0);
+	assert_int_equal(fcopy_session_complete(f->s), 0);
+}
+
+/* Fragments are gathered: one pwrite() per FCOPY_WRITE_BATCH, not per WRITE. */
+static void test_write_batching(void **state)
+{
+	struct fixture *f = *state;
+	const size_t len = 4 * FCOPY_WRITE_BATCH + 100;
+	g_autofree uint8_t *data = pattern(len, 11);
+	g_autofree char *path = g_build_filename(f->dir, "batched", NULL);
+	uint8_t want[16] = "aaaabbbbcc";
+
+	assert_int_equal(fcopy_session_start(f->s, f->dir, "batched", 0, len), 0);
+	n_pwrite = 0;
+	assert_int_equal(write_all(f->s, data, len), 0);
+	assert_int_equal(n_pwrite, 4);
+	assert_int_equal(fcopy_session_complete(f->s), 0);
+	assert_int_equal(n_pwrite, 5);
+	assert_file(path, data, len, 0644);
+
+	/* a WRITE that does not continue the batch: what was batched goes first */
+	assert_int_equal(fcopy_session_start(f->s, f->dir, "rewrite", 0, 10), 0);
+	assert_int_equal(fcopy_session_write(f->s, 0, "aaaaaaaa", 8), 0);
+	assert_int_equal(fcopy_session_write(f->s, 4, "bbbb", 4), 0);
+	assert_int_equal(fcopy_session_write(f->s, 8, "cc", 2), 0);
+	assert_int_equal(fcopy_session_complete(f->s), 0);
+	g_autofree char *rpath = g_build_filename(f->dir, "rewrite", NULL);
+	assert_file(rpath, want, 10, 0644);
 }
 
 static void test_file_mode(void **state)
@@ -666,6 +713,7 @@ int main(void)
 	    BOTH(test_bad_requests),
 	    BOTH(test_dispatch),
 	    BOTH(test_enospc_injected),
+	    BOTH(test_write_batching),
 	    BOTH(test_file_mode),
 	    BOTH(test_allowed_dirs),
 	    BOTH(test_crash_leaves_no_partial_file),
