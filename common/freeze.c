@@ -325,7 +325,11 @@ static int freeze_wave(hv_freeze *f, GString *buf, unsigned int first, unsigned 
  * writeback, and threads only add their start-up and wake-up costs.
  * tests/bench (run-vss-bench.sh, 2 CPUs, zram, 16 fs ext4/xfs/btrfs, median
  * of 7): FITHAW loop 0.93 ms (8 MiB dirty before the freeze) and 0.96 ms
- * (64 MiB), one thread per fs 4.59 ms and 4.67 ms.
+ * (64 MiB), one thread per fs 4.59 ms and 4.67 ms. Measured again with the
+ * daemon's thaw boosted (SCHED_FIFO, vss-daemon.c), THAW request to reply,
+ * medians of 10-14 rounds in one sandbox: sequential 1.67 and 1.81 ms (8 MiB),
+ * 2.79 ms (64 MiB); two SCHED_FIFO threads per wave 1.59, 1.90 and 1.55 ms;
+ * one thread per fs 4.04 ms (8 MiB): no steady gain either.
  */
 static int thaw_ioctls(hv_freeze *f)
 {
