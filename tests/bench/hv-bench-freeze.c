@@ -463,15 +463,41 @@ static void parse_emu_json(const char *path, struct emu_times *t)
 
 /* ---- idle ---- */
 
-/* Sums voluntary+involuntary context switches and VmRSS over the processes named @comm. */
+/* Pss of one process (/proc/PID/smaps_rollup), 0 if unknown. */
+static unsigned long pss_kib(const char *pid)
+{
+	unsigned long long v = 0;
+	char path[300], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/smaps_rollup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pss: %llu", &v) == 1)
+			break;
+
+	fclose(f);
+	return (unsigned long)v;
+}
+
+/*
+ * Sums voluntary+involuntary context switches, VmRSS and Pss over the
+ * processes named @comm. RSS counts a page shared by two of them (the guard
+ * is a fork of the daemon; both map the same libraries) twice; Pss splits
+ * it between the processes that map it.
+ */
 static void proc_sum(const char *comm, unsigned long long *switches, unsigned long *rss_kib,
-		     unsigned int *n_procs)
+		     unsigned long *pss, unsigned int *n_procs)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 
 	*switches = 0;
 	*rss_kib = 0;
+	*pss = 0;
 	*n_procs = 0;
 	if (!d)
 		die("/proc");
@@ -495,6 +521,7 @@ static void proc_sum(const char *comm, unsigned long long *switches, unsigned lo
 		}
 
 		(*n_procs)++;
+		*pss += pss_kib(de->d_name);
 		while (fgets(line, sizeof(line), f)) {
 			unsigned long long v;
 
@@ -528,7 +555,7 @@ static int idle(const char *tool, const char *daemon)
 				  NULL};
 	struct timespec settle = {1, 0}, window = {2, 0};
 	unsigned long long s0, s1, g0, g1;
-	unsigned long rss0, rss1, grss;
+	unsigned long rss0, rss1, grss, pss0, pss1, gpss;
 	unsigned int n0, n1, gn;
 	char comm[16];
 	int status;
@@ -546,20 +573,21 @@ static int idle(const char *tool, const char *daemon)
 	}
 
 	nanosleep(&settle, NULL);
-	proc_sum(comm, &s0, &rss0, &n0);
-	proc_sum("hv-freeze-guard", &g0, &grss, &gn);
+	proc_sum(comm, &s0, &rss0, &pss0, &n0);
+	proc_sum("hv-freeze-guard", &g0, &grss, &gpss, &gn);
 	nanosleep(&window, NULL);
-	proc_sum(comm, &s1, &rss1, &n1);
+	proc_sum(comm, &s1, &rss1, &pss1, &n1);
 	/* ours forks a guard process (named hv-freeze-guard): it counts too */
-	proc_sum("hv-freeze-guard", &g1, &grss, &gn);
+	proc_sum("hv-freeze-guard", &g1, &grss, &gpss, &gn);
 	s0 += g0;
 	s1 += g1;
 	rss1 += grss;
+	pss1 += gpss;
 	n1 += gn;
 	n0 += gn;
 	waitpid(pid, &status, 0);
-	printf("IDLE tool=%s procs=%u wakeups_per_s=%.1f rss_kib=%lu ok=%d\n", tool, n1,
-	       (double)(s1 - s0) / 2.0, rss1,
+	printf("IDLE tool=%s procs=%u wakeups_per_s=%.1f rss_kib=%lu pss_kib=%lu ok=%d\n", tool,
+	       n1, (double)(s1 - s0) / 2.0, rss1, pss1,
 	       n0 > 0 && n0 == n1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	return 0;
 }

@@ -204,10 +204,12 @@ report() {
 		}
 	}' "$results"
 	echo
-	echo "idle (daemon under hv-emu, 2 s window; with its guard process, if any):"
-	awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "N=%-3s %-9s processes %s, wake-ups/s %s, resident %s KiB, ok %s\n",
-			v["n"], v["tool"], v["procs"], v["wakeups_per_s"], v["rss_kib"], v["ok"] }' "$idle"
+	echo "idle (daemon under hv-emu, 2 s window; with its guard process, if any; resident = sum of VmRSS,"
+	echo "a page both processes map counted twice; proportional = sum of Pss, shared pages split between their users):"
+	awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "N=%-3s %-9s processes %s, wake-ups/s %s, resident %s KiB, proportional %s KiB, ok %s\n",
+			v["n"], v["tool"], v["procs"], v["wakeups_per_s"], v["rss_kib"],
+			(v["pss_kib"] != "" ? v["pss_kib"] : "?"), v["ok"] }' "$idle"
 	echo
 	echo "# raw rounds"
 	cat "$results"
