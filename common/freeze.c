@@ -313,19 +313,28 @@ static int freeze_wave(hv_freeze *f, GString *buf, unsigned int first, unsigned 
 }
 
 /*
- * Thaw is sequential, in reverse plan order, so in reverse wave order. A
- * parallel thaw was measured and does not pay off: FITHAW does no writeback,
- * and threads only add their start-up and wake-up costs. tests/bench
- * (run-vss-bench.sh, 2 CPUs, zram, 16 fs ext4/xfs/btrfs, median of 7):
- * FITHAW loop 0.93 ms (8 MiB dirty before the freeze) and 0.96 ms (64 MiB),
- * one thread per fs 4.59 ms and 4.67 ms.
+ * Thaw is sequential, in reverse plan order, so in reverse wave order, and
+ * the FITHAW calls follow each other with nothing in between but the clock
+ * reads: closing the fds and the marker's T lines wait for settle(), so that
+ * a caller can answer the host first (hv_freeze_thaw_now()). Until then the
+ * marker still names file systems that are thawed already; that is harmless,
+ * since recovery's FITHAW of a file system that is not frozen is EINVAL and
+ * skipped (freeze-marker.c). It never names less than what is frozen.
+ *
+ * A parallel thaw was measured and does not pay off: FITHAW does no
+ * writeback, and threads only add their start-up and wake-up costs.
+ * tests/bench (run-vss-bench.sh, 2 CPUs, zram, 16 fs ext4/xfs/btrfs, median
+ * of 7): FITHAW loop 0.93 ms (8 MiB dirty before the freeze) and 0.96 ms
+ * (64 MiB), one thread per fs 4.59 ms and 4.67 ms. Measured again with the
+ * daemon's thaw boosted (SCHED_FIFO, vss-daemon.c), THAW request to reply,
+ * medians of 10-14 rounds in one sandbox: sequential 1.67 and 1.81 ms (8 MiB),
+ * 2.79 ms (64 MiB); two SCHED_FIFO threads per wave 1.59, 1.90 and 1.55 ms;
+ * one thread per fs 4.04 ms (8 MiB): no steady gain either.
  */
-static int thaw_all(hv_freeze *f)
+static int thaw_ioctls(hv_freeze *f)
 {
-	g_autoptr(GString) buf = g_string_sized_new(256);
 	int first_error = 0;
 	unsigned int i;
-	bool frozen = false;
 
 	for (i = f->n_items; i-- > 0;) {
 		freeze_item *item = &f->items[i];
@@ -344,23 +353,50 @@ static int thaw_all(hv_freeze *f)
 			if (first_error == 0)
 				first_error = r;
 
-			frozen = true;
 			continue;
 		}
 
 		item->entry.result = HV_FREEZE_THAWED;
 		item->entry.error = 0;
-		item_close(item);
-		/* Line by line, so that a crash half-way leaves an exact marker. */
-		marker_append(f, buf, HV_FREEZE_MARK_THAWED, item);
-		marker_flush(f, buf);
 	}
 
-	/* Keep the marker while something is still frozen: recovery retries it. */
-	if (!frozen)
-		marker_remove(f);
-
 	return first_error;
+}
+
+/*
+ * Bookkeeping after the thaw: closes the fd of every entry that is not
+ * frozen, appends a T line for each entry thawed since the last call (one
+ * write), and removes the marker once nothing of ours is frozen; while
+ * something is, the marker stays for recovery to retry.
+ */
+static void settle(hv_freeze *f)
+{
+	g_autoptr(GString) buf = g_string_sized_new(256);
+	unsigned int i;
+
+	for (i = f->n_items; i-- > 0;) {
+		freeze_item *item = &f->items[i];
+
+		if (item->entry.result == HV_FREEZE_FROZEN)
+			continue;
+
+		if (item->entry.result == HV_FREEZE_THAWED && item->fd >= 0)
+			marker_append(f, buf, HV_FREEZE_MARK_THAWED, item);
+
+		item_close(item);
+	}
+
+	marker_flush(f, buf);
+	if (!hv_freeze_is_frozen(f))
+		marker_remove(f);
+}
+
+static int thaw_all(hv_freeze *f)
+{
+	int r = thaw_ioctls(f);
+
+	settle(f);
+	return r;
 }
 
 static void close_unfrozen(hv_freeze *f)
@@ -474,6 +510,20 @@ int hv_freeze_thaw(hv_freeze *freeze)
 	return thaw_all(freeze);
 }
 
+int hv_freeze_thaw_now(hv_freeze *freeze)
+{
+	if (!freeze)
+		return -EINVAL;
+
+	return thaw_ioctls(freeze);
+}
+
+void hv_freeze_settle(hv_freeze *freeze)
+{
+	if (freeze)
+		settle(freeze);
+}
+
 bool hv_freeze_is_frozen(const hv_freeze *freeze)
 {
 	unsigned int i;
@@ -508,8 +558,8 @@ void hv_freeze_free(hv_freeze *freeze)
 	if (!freeze)
 		return;
 
-	if (hv_freeze_is_frozen(freeze))
-		thaw_all(freeze);
+	/* Thaws what is still frozen, records what a hv_freeze_thaw_now() thawed. */
+	thaw_all(freeze);
 
 	for (i = 0; i < freeze->n_items; i++) {
 		item_close(&freeze->items[i]);

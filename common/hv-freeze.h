@@ -65,8 +65,22 @@ typedef struct hv_freeze hv_freeze;
 int hv_freeze_execute(const hv_freeze_plan *plan, const hv_freeze_options *options,
 		      hv_freeze **ret);
 
-/* Thaws what is frozen, in reverse order, every entry even after a failure. */
+/*
+ * Thaws what is frozen, in reverse order, every entry even after a failure;
+ * then closes the fds of the thawed entries and updates the marker (removed
+ * once nothing is frozen). Same as hv_freeze_thaw_now() + hv_freeze_settle().
+ */
 int hv_freeze_thaw(hv_freeze *freeze);
+
+/*
+ * For a caller that answers somebody as soon as everything is thawed: only
+ * the FITHAW calls, back to back (results in the entries, first error
+ * returned). The fds stay open and the marker still names the thawed file
+ * systems (recovery skips what is not frozen) until hv_freeze_settle(),
+ * hv_freeze_thaw() or hv_freeze_free().
+ */
+int hv_freeze_thaw_now(hv_freeze *freeze);
+void hv_freeze_settle(hv_freeze *freeze);
 
 bool hv_freeze_is_frozen(const hv_freeze *freeze);
 unsigned int hv_freeze_n_entries(const hv_freeze *freeze);

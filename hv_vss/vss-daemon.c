@@ -14,6 +14,7 @@
 #include "hv-macro.h"
 #include "hv-mount.h"
 #include "hv-notify.h"
+#include "hv-sched-boost.h"
 #include "hv-status.h"
 #include "hv-transport.h"
 #include "vss-hooks.h"
@@ -83,6 +84,7 @@ typedef struct vss_daemon {
 	unsigned int n_history;
 	gint64 state_since;      /* g_get_real_time() */
 	char *status_path;
+	bool status_stale;       /* the status file is behind: written by flush_status() */
 } vss_daemon;
 
 static const hv_service vss_service = {
@@ -228,6 +230,20 @@ bad:
 
 static void write_status(vss_daemon *v);
 
+/*
+ * The status file is written once an event has been handled, so after the
+ * reply to the host (see handle_event()): it is for --status, the host is
+ * not waiting for it.
+ */
+static void flush_status(vss_daemon *v)
+{
+	if (!v->status_stale)
+		return;
+
+	v->status_stale = false;
+	write_status(v);
+}
+
 static void set_state(vss_daemon *v, vss_state next)
 {
 	if (next == v->state)
@@ -236,7 +252,7 @@ static void set_state(vss_daemon *v, vss_state next)
 	g_debug("State %s -> %s", vss_state_to_string(v->state), vss_state_to_string(next));
 	v->state = next;
 	v->state_since = g_get_real_time();
-	write_status(v);
+	v->status_stale = true;
 }
 
 static void send_reply(vss_daemon *v, uint32_t status)
@@ -576,7 +592,11 @@ static int do_freeze(vss_daemon *v)
 
 /*
  * With @reply, the host's THAW is answered as soon as the file systems are
- * thawed: logging, bookkeeping and the thaw hooks come after the reply.
+ * thawed: nothing but the FITHAW calls comes before the reply; closing the
+ * fds, the marker, logging, bookkeeping, the status file and the thaw hooks
+ * come after it. The thread runs boosted (SCHED_FIFO when allowed) from the
+ * first FITHAW to the reply, so that the writers each FITHAW wakes do not
+ * preempt it before the last file system is thawed and the host answered.
  */
 static int do_thaw(vss_daemon *v, const char *why, bool reply)
 {
@@ -587,19 +607,26 @@ static int do_thaw(vss_daemon *v, const char *why, bool reply)
 
 	if (v->freeze) {
 		g_autofree char *result = NULL;
+		hv_sched_boost boost;
 		double thaw_ms;
 		int h;
 
-		r = hv_freeze_thaw(v->freeze);
+		hv_sched_boost_begin(&boost);
+		r = hv_freeze_thaw_now(v->freeze);
 		thaw_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
 		if (reply) {
 			send_reply(v, r < 0 ? HV_E_FAIL : HV_S_OK);
 			reply = false;
 		}
 
+		hv_sched_boost_end(&boost);
+		hv_freeze_settle(v->freeze);
 		hv_log_release();
-		g_info("Thawed (%s) after %.1f ms frozen; thaw took %.2f ms", why,
-		       (double)(start - v->frozen_since_us) / 1000.0, thaw_ms);
+		g_info("Thawed (%s) after %.1f ms frozen; thaw took %.2f ms (boost: %s)", why,
+		       (double)(start - v->frozen_since_us) / 1000.0, thaw_ms,
+		       hv_sched_boost_kind_to_string(boost.kind));
+		if (boost.kind != HV_SCHED_BOOST_FIFO && boost.error < 0)
+			hv_log_debug_errno(boost.error, "The thaw ran without SCHED_FIFO: %m");
 		log_freeze_entries(v->freeze, hv_log_debug_enabled());
 		if (r < 0)
 			hv_log_errno(r, "Thaw failed on at least one file system (all were tried): %m");
@@ -624,7 +651,7 @@ static int do_thaw(vss_daemon *v, const char *why, bool reply)
 		send_reply(v, r < 0 ? HV_E_FAIL : HV_S_OK);
 
 	hv_notify_status("Idle; %u backup%s served", v->n_backups, v->n_backups == 1 ? "" : "s");
-	write_status(v);
+	v->status_stale = true;
 	return r;
 }
 
@@ -695,6 +722,9 @@ static void handle_event(vss_daemon *v, vss_event event)
 	g_debug("Event %s in state %s: %s", vss_event_to_string(event),
 		vss_state_to_string(v->state), vss_action_to_string(action));
 	set_state(v, next);
+	/* A freeze can take long: --status shows "freezing" meanwhile. */
+	if (action == VSS_ACTION_FREEZE)
+		flush_status(v);
 
 	switch (action) {
 	case VSS_ACTION_NONE:
@@ -738,6 +768,8 @@ static void handle_event(vss_daemon *v, vss_event event)
 	case _VSS_ACTION_MAX:
 		break;
 	}
+
+	flush_status(v);
 }
 
 static gboolean on_readable(gint fd, GIOCondition cond, gpointer user_data)
@@ -1047,10 +1079,34 @@ fail:
 	return r;
 }
 
+/*
+ * Builds the freeze plan once at start-up and logs its size. The plan of a
+ * FREEZE is built again from the mount table of that moment; this one only
+ * shows early what a backup would freeze, and takes the first-use costs
+ * (libmount, the sysfs lookups, the pages of that code) out of the first
+ * FREEZE: measured 1.4-2.6 ms for the first plan of a process, 0.3-0.7 ms
+ * for the next ones (16 file systems in hv-sandbox).
+ */
+static void plan_at_start(vss_daemon *v)
+{
+	g_autoptr(hv_freeze_plan) plan = NULL;
+
+	if (build_plan(v, &plan) < 0)
+		return;
+
+	g_info("A freeze now would take %u file system%s in %u wave%s (%u mount%s skipped)",
+	       plan->targets->len, plan->targets->len == 1 ? "" : "s", plan->n_waves,
+	       plan->n_waves == 1 ? "" : "s", plan->skipped->len,
+	       plan->skipped->len == 1 ? "" : "s");
+}
+
 static int vss_start(void *self)
 {
 	vss_daemon *v = self;
-	int r = open_transport(v);
+	int r;
+
+	plan_at_start(v);
+	r = open_transport(v);
 
 	if (r == -EBUSY)
 		return hv_log_error_errno(r, "%s is busy: is another VSS daemon running?",

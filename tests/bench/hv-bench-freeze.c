@@ -23,9 +23,13 @@
  * DIRTY_MIB MiB of unsynced data is left on every fs; the tool freezes; probe
  * writes must stay blocked for 100 ms; the tool thaws; probes must complete.
  * Prints one line:
- *   RESULT tool=T n=N dirty=D freeze_ms=F thaw_ms=T dispatch_ms=D stall_ms=S flush_ms=X ok=1
+ *   RESULT tool=T n=N dirty=D freeze_ms=F thaw_ms=T dispatch_ms=D stall_ms=S flush_ms=X
+ *          noop_ms=R ok=1
  * stall_ms is, at the freeze reply, the longest time any writer had been
  * blocked in one write. dispatch_ms is -1 where the tool has no dispatch.
+ * noop_ms (daemons only, else -1) is the HOT_BACKUP request posted to its
+ * reply: a request that needs no work, i.e. the round trip through the
+ * emulated device (hv-emu, FUSE) plus the daemon's dispatch.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -411,7 +415,7 @@ static bool qga(const char *sock, const char *cmd)
 /* ---- hv-emu ---- */
 
 struct emu_times {
-	double freeze_ms, thaw_ms, dispatch_ms;
+	double freeze_ms, thaw_ms, dispatch_ms, noop_ms;
 	int64_t freeze_post, freeze_reply;
 	bool ok;
 };
@@ -448,6 +452,9 @@ static void parse_emu_json(const char *path, struct emu_times *t)
 			t->freeze_reply = t0 + answered;
 		} else if (strstr(line, "\"name\": \"THAW\"")) {
 			t->thaw_ms = (answered - posted) / 1e6;
+		} else if (strstr(line, "\"name\": \"HOT_BACKUP\"")) {
+			/* a request with no work: the round trip through hv-emu */
+			t->noop_ms = (answered - posted) / 1e6;
 		}
 	}
 
@@ -456,15 +463,41 @@ static void parse_emu_json(const char *path, struct emu_times *t)
 
 /* ---- idle ---- */
 
-/* Sums voluntary+involuntary context switches and VmRSS over the processes named @comm. */
+/* Pss of one process (/proc/PID/smaps_rollup), 0 if unknown. */
+static unsigned long pss_kib(const char *pid)
+{
+	unsigned long long v = 0;
+	char path[300], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/smaps_rollup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pss: %llu", &v) == 1)
+			break;
+
+	fclose(f);
+	return (unsigned long)v;
+}
+
+/*
+ * Sums voluntary+involuntary context switches, VmRSS and Pss over the
+ * processes named @comm. RSS counts a page shared by two of them (the guard
+ * is a fork of the daemon; both map the same libraries) twice; Pss splits
+ * it between the processes that map it.
+ */
 static void proc_sum(const char *comm, unsigned long long *switches, unsigned long *rss_kib,
-		     unsigned int *n_procs)
+		     unsigned long *pss, unsigned int *n_procs)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 
 	*switches = 0;
 	*rss_kib = 0;
+	*pss = 0;
 	*n_procs = 0;
 	if (!d)
 		die("/proc");
@@ -488,6 +521,7 @@ static void proc_sum(const char *comm, unsigned long long *switches, unsigned lo
 		}
 
 		(*n_procs)++;
+		*pss += pss_kib(de->d_name);
 		while (fgets(line, sizeof(line), f)) {
 			unsigned long long v;
 
@@ -521,7 +555,7 @@ static int idle(const char *tool, const char *daemon)
 				  NULL};
 	struct timespec settle = {1, 0}, window = {2, 0};
 	unsigned long long s0, s1, g0, g1;
-	unsigned long rss0, rss1, grss;
+	unsigned long rss0, rss1, grss, pss0, pss1, gpss;
 	unsigned int n0, n1, gn;
 	char comm[16];
 	int status;
@@ -539,20 +573,21 @@ static int idle(const char *tool, const char *daemon)
 	}
 
 	nanosleep(&settle, NULL);
-	proc_sum(comm, &s0, &rss0, &n0);
-	proc_sum("hv-freeze-guard", &g0, &grss, &gn);
+	proc_sum(comm, &s0, &rss0, &pss0, &n0);
+	proc_sum("hv-freeze-guard", &g0, &grss, &gpss, &gn);
 	nanosleep(&window, NULL);
-	proc_sum(comm, &s1, &rss1, &n1);
+	proc_sum(comm, &s1, &rss1, &pss1, &n1);
 	/* ours forks a guard process (named hv-freeze-guard): it counts too */
-	proc_sum("hv-freeze-guard", &g1, &grss, &gn);
+	proc_sum("hv-freeze-guard", &g1, &grss, &gpss, &gn);
 	s0 += g0;
 	s1 += g1;
 	rss1 += grss;
+	pss1 += gpss;
 	n1 += gn;
 	n0 += gn;
 	waitpid(pid, &status, 0);
-	printf("IDLE tool=%s procs=%u wakeups_per_s=%.1f rss_kib=%lu ok=%d\n", tool, n1,
-	       (double)(s1 - s0) / 2.0, rss1,
+	printf("IDLE tool=%s procs=%u wakeups_per_s=%.1f rss_kib=%lu pss_kib=%lu ok=%d\n", tool,
+	       n1, (double)(s1 - s0) / 2.0, rss1, pss1,
 	       n0 > 0 && n0 == n1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	return 0;
 }
@@ -584,7 +619,7 @@ int main(int argc, char **argv)
 {
 	const char *tool;
 	unsigned long dirty;
-	double freeze_ms = -1, thaw_ms = -1, dispatch_ms = -1, flush_ms = -1;
+	double freeze_ms = -1, thaw_ms = -1, dispatch_ms = -1, flush_ms = -1, noop_ms = -1;
 	int64_t req = 0, reply = 0, t;
 	bool ok = true;
 
@@ -616,6 +651,8 @@ int main(int argc, char **argv)
 					  "--json",
 					  "/tmp/emu.json",
 					  "wait-register",
+					  /* idle first: the no-op round trip is not start-up work */
+					  "sleep:50",
 					  "hot-backup",
 					  "freeze",
 					  "probe-frozen:100",
@@ -635,6 +672,7 @@ int main(int argc, char **argv)
 		freeze_ms = et.freeze_ms;
 		thaw_ms = et.thaw_ms;
 		dispatch_ms = et.dispatch_ms;
+		noop_ms = et.noop_ms;
 		req = et.freeze_post;
 		reply = et.freeze_reply;
 	} else if (strcmp(tool, "fsfreeze") == 0 || strcmp(tool, "qga") == 0) {
@@ -712,8 +750,8 @@ int main(int argc, char **argv)
 
 	writers_stop_all();
 	printf("RESULT tool=%s n=%u dirty=%lu freeze_ms=%.3f thaw_ms=%.3f dispatch_ms=%.3f "
-	       "stall_ms=%.3f flush_ms=%.3f ok=%d\n",
+	       "stall_ms=%.3f flush_ms=%.3f noop_ms=%.3f ok=%d\n",
 	       tool, n_fs, dirty, freeze_ms, thaw_ms, dispatch_ms,
-	       req && reply ? stall_ms(req, reply) : -1.0, flush_ms, ok ? 1 : 0);
+	       req && reply ? stall_ms(req, reply) : -1.0, flush_ms, noop_ms, ok ? 1 : 0);
 	return ok ? 0 : 1;
 }

@@ -653,7 +653,8 @@ static void test_free_thaws(void **state)
 	assert_int_equal(hv_freeze_execute(plan, &no_preflush, &f), 0);
 	clear_events();
 	g_clear_pointer(&f, hv_freeze_free);
-	assert_events("TC", "T2 C2 T1 C1 T0 C0");
+	/* every FITHAW first, back to back; the closes after */
+	assert_events("TC", "T2 T1 T0 C2 C1 C0");
 	assert_false(fake.fs[0].frozen || fake.fs[1].frozen || fake.fs[2].frozen);
 }
 
@@ -669,7 +670,7 @@ static void test_double_thaw(void **state)
 	assert_int_equal(hv_freeze_thaw(f), 0);
 	assert_int_equal(hv_freeze_thaw(f), 0);
 	g_clear_pointer(&f, hv_freeze_free);
-	assert_events("FTC", "T1 C1 T0 C0");
+	assert_events("FTC", "T1 T0 C1 C0");
 }
 
 static void test_preflush_before_first_freeze(void **state)
@@ -971,6 +972,66 @@ static void test_marker_kept_while_thaw_fails(void **state)
 	assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
 }
 
+/*
+ * hv_freeze_thaw_now(): only the FITHAW calls. The fds stay open and the
+ * marker names everything until hv_freeze_settle(), which closes what is
+ * thawed, records it, and removes the marker once nothing is frozen.
+ */
+static void test_thaw_now_then_settle(void **state)
+{
+	g_autofree char *marker = marker_file();
+	const hv_freeze_options opts = { .marker_path = marker };
+	g_autoptr(hv_freeze_plan) plan = hv_freeze_plan_new();
+	g_autoptr(hv_freeze) f = NULL;
+	g_autofree char *frozen = NULL, *hdr = header();
+	g_autofree char *contents = NULL, *expected = NULL;
+	fake_fs *b;
+
+	plan_add(plan, "/fake/a", 0);
+	b = plan_add(plan, "/fake/b", 0);
+	b->thaw_errnos[0] = EIO;
+	plan_add(plan, "/fake/c", 1);
+	assert_int_equal(hv_freeze_execute(plan, &opts, &f), 0);
+	frozen = read_marker(marker);
+	assert_non_null(frozen);
+
+	clear_events();
+	assert_int_equal(hv_freeze_thaw_now(f), -EIO);
+	assert_events("OFTC", "T2 T1 T0");
+	assert_result(f, 0, HV_FREEZE_THAWED, 0);
+	assert_result(f, 1, HV_FREEZE_FROZEN, -EIO);
+	assert_result(f, 2, HV_FREEZE_THAWED, 0);
+	assert_false(fake.fs[0].frozen || fake.fs[2].frozen);
+	assert_true(fake.fs[0].is_open && b->is_open && fake.fs[2].is_open);
+	contents = read_marker(marker);
+	assert_string_equal(contents, frozen);
+	g_free(contents);
+
+	clear_events();
+	hv_freeze_settle(f);
+	assert_events("OFTC", "C2 C0");
+	assert_true(b->is_open);
+	contents = read_marker(marker);
+	expected = g_strconcat(hdr, "F - /fake/a\nF - /fake/b\nF - /fake/c\n",
+			       "T - /fake/c\nT - /fake/a\n", NULL);
+	assert_string_equal(contents, expected);
+
+	/* settling twice changes nothing */
+	clear_events();
+	hv_freeze_settle(f);
+	assert_events("OFTC", "");
+
+	assert_int_equal(hv_freeze_thaw_now(f), 0);
+	assert_events("OFTC", "T1");
+	assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+	hv_freeze_settle(f);
+	assert_events("OFTC", "T1 C1");
+	assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	assert_false(hv_freeze_is_frozen(f));
+	assert_int_equal(hv_freeze_thaw_now(NULL), -EINVAL);
+	hv_freeze_settle(NULL);
+}
+
 /* A thaw that never succeeds leaves the marker for the guard. */
 static void test_marker_left_when_free_cannot_thaw(void **state)
 {
@@ -1058,6 +1119,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parallel_failure_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_off_is_plan_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_marker, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_thaw_now_then_settle, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_marker_contents, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_marker_removed_after_rollback, setup_dir,
 						teardown_dir),
