@@ -65,6 +65,7 @@ enum step_kind {
 	STEP_FOREIGN_THAW,
 	STEP_RUN,
 	STEP_NL_FOREIGN,
+	STEP_EXPECT_LATE_REPLY,
 	_STEP_KIND_MAX,
 };
 
@@ -125,6 +126,7 @@ static const struct step_def {
 	{ "foreign-thaw", STEP_FOREIGN_THAW, ARG_INDEX, 0, X_OKFAIL, EXPECT_OK },
 	{ "run", STEP_RUN, ARG_ARGV, 30000, X_EXIT, EXPECT_CODE },
 	{ "nl-foreign", STEP_NL_FOREIGN, ARG_OP, 500, 0, EXPECT_NONE },
+	{ "expect-late-reply", STEP_EXPECT_LATE_REPLY, ARG_MS_OPT, 10000, 0, EXPECT_NONE },
 };
 
 struct step {
@@ -410,6 +412,7 @@ static int step_request(struct emu *e, struct step *s, char *why, size_t why_len
 	case STEP_FOREIGN_THAW:
 	case STEP_RUN:
 	case STEP_NL_FOREIGN:
+	case STEP_EXPECT_LATE_REPLY:
 	case _STEP_KIND_MAX:
 		return FAIL("not a request step");
 	}
@@ -657,6 +660,36 @@ static int step_frozen(struct emu *e, struct step *s, char *why, size_t why_len)
  * When the last THAW was answered: the daemon's reply to a host THAW, or
  * its (rejected) reply to the driver's hibernation THAW. 0 if none.
  */
+/*
+ * The daemon answered the last request that timed out, and the driver
+ * refused that late reply: after it, the daemon has read the request (a
+ * timed-out request it has not read yet stays queued, as in the kernel, and
+ * makes the next one fail with "older message still queued").
+ */
+static int step_late_reply(struct emu *e, struct step *s, char *why, size_t why_len)
+{
+	uint64_t end = emu_now_ns() + s->ms * EMU_NSEC_PER_MSEC;
+	unsigned int id = 0;
+	struct emu_req r;
+
+	if (e->nl)
+		return FAIL("expect-late-reply: the connector drops a late reply unseen");
+	for (unsigned int i = emu_chardev_count(e->vss); i > 0 && !id; i--)
+		if (emu_chardev_get(e->vss, i, &r) == 0 && r.result == EMU_REQ_TIMEOUT)
+			id = i;
+	if (!id)
+		return FAIL("expect-late-reply: no request has timed out");
+	while (!got_signal && emu_chardev_get(e->vss, id, &r) == 0 && !r.late_ns &&
+	       emu_now_ns() < end)
+		emu_sleep_ms(5);
+	if (!r.late_ns)
+		return FAIL("no late reply to request #%u within %llu ms", id,
+			    (unsigned long long)s->ms);
+	emu_tl("host        the late reply to request #%u came %.1f ms after the timeout (refused)",
+	       id, (double)(r.late_ns - r.answered_ns) / 1e6);
+	return 0;
+}
+
 static uint64_t last_thaw_reply(struct emu *e, const char **ret_label)
 {
 	for (unsigned int id = emu_chardev_count(e->vss); id > 0; id--) {
@@ -914,6 +947,8 @@ static int run_step(struct emu *e, struct step *s, char *why, size_t why_len)
 		return step_wait_exit(e, s, why, why_len);
 	case STEP_RUN:
 		return step_run(e, s, why, why_len);
+	case STEP_EXPECT_LATE_REPLY:
+		return step_late_reply(e, s, why, why_len);
 	case STEP_NL_FOREIGN: {
 		struct hv_vss_msg msg = { .vss_hdr.operation = (uint8_t)s->num };
 		uint32_t port = 0;
@@ -1101,6 +1136,8 @@ static void usage(FILE *f)
 "  foreign-freeze:I[=ok|fail]  FIFREEZE scratch fs I from the emulator\n"
 "  foreign-thaw:I[=ok|fail]    FITHAW scratch fs I\n"
 "  run:PROGRAM[,ARG...][=CODE|SIGNAME|any]  run a program in the sandbox (default =0)\n"
+"  expect-late-reply[:MS]      the daemon's reply to the last timed-out request came\n"
+"                              (late, refused) within MS (default 10000)\n"
 "  nl-foreign:N                (netlink) op N from another user-space port; the daemon\n"
 "                              must not answer within 500 ms\n"
 "\n"
