@@ -643,6 +643,13 @@ static int write_full(kvp_pool *p, file_id *ret_id, bool *ret_spare)
 	int r;
 
 	*ret_spare = false;
+	/*
+	 * The spare is of no use to this write and is replaced after it: gone
+	 * now, the file system needs room for two copies of the pool, not
+	 * three. (Records appended to it late are still read through old_fd.)
+	 */
+	if (unlink(p->spare_path) < 0 && errno != ENOENT)
+		g_debug("%s: failed to remove %s: %m", p->path, p->spare_path);
 	fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, (int)p->mode);
 	if (fd < 0)
 		return -errno;

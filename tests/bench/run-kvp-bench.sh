@@ -1,6 +1,7 @@
 #!/bin/bash
 # run-kvp-bench.sh [--build DIR] [--records "10 1000 10000"] [--count 200]
-#                  [--upstream PATH] [--ours PATH] [--ours-args "ARGS"] [--out FILE|-]
+#                  [--idle MS] [--disk] [--upstream PATH] [--ours PATH]
+#                  [--ours-args "ARGS"] [--out FILE|-]
 #
 # The KVP request benchmark. For each daemon (Debian's upstream
 # hv_kvp_daemon from .reference/, and ours when PATH exists, by default
@@ -11,14 +12,21 @@
 # for both daemons). Per op and size: operations per second, p50/p99
 # latency (request posted to reply written, through the FUSE device) and the
 # daemon's CPU time per operation (all its threads, /proc schedstat).
-# The pools live on the sandbox's tmpfs root. Prints a table and the
-# ratios ours/upstream (time: below 1 is better for ours; ops/s: above 1),
-# and keeps the whole output in tests/bench/results/ (or --out).
+# After each size, the daemon's memory (VmRSS, VmHWM) and its wake-ups
+# per second (context switches of all its threads) over MS of idleness
+# (--idle, default 3000, 0 = not measured).
+# The pools live on the sandbox's tmpfs root, or with --disk on the
+# sandbox's ext4 scratch fs (zram-backed, so fsync() costs something).
+# Prints a table and the ratios ours/upstream (time: below 1 is better for
+# ours; ops/s: above 1), and keeps the whole output in
+# tests/bench/results/ (or --out).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=""
 records="10 1000 10000"
 count=200
+idle=3000
+disk=0
 ours=""
 ref=""
 ours_args="--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv"
@@ -29,11 +37,13 @@ while [ $# -gt 0 ]; do
 	--build) build=$2; shift 2 ;;
 	--records) records=$2; shift 2 ;;
 	--count) count=$2; shift 2 ;;
+	--idle) idle=$2; shift 2 ;;
+	--disk) disk=1; shift ;;
 	--ours) ours=$2; shift 2 ;;
 	--upstream) ref=$2; shift 2 ;;
 	--ours-args) ours_args=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -57,9 +67,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 steps=()
+max=0
 for r in $records; do
-	steps+=("bench:$r:$count")
+	steps+=("bench:$r:$count:$idle")
+	[ "$r" -gt "$max" ] && max=$r
 done
+emu_args=()
+where="the sandbox's tmpfs root"
+if [ "$disk" = 1 ]; then
+	# The pool, our spare and a new file during a full write, and room to spare.
+	export KVP_SCRATCH_MIB=$(((max * 2560 * 3 / 1048576) + 32))
+	emu_args=(--pools-on /mnt/fs0)
+	where="ext4 on zram (${KVP_SCRATCH_MIB} MiB scratch fs in the sandbox)"
+fi
 
 daemons=(upstream)
 [ -x "$ours" ] && daemons+=(ours)
@@ -72,7 +92,7 @@ for d in "${daemons[@]}"; do
 	fi
 	echo "== $d: $path $args" >&2
 	if ! KVP_DAEMON_ARGS=$args KVP_OUT="$work/$d.out" KVP_TIMEOUT=3600 \
-		"$run" "$sandbox" "$emu" "$path" --quiet --seed 1 "${steps[@]}"; then
+		"$run" "$sandbox" "$emu" "$path" --quiet --seed 1 "${emu_args[@]}" "${steps[@]}"; then
 		echo "run-kvp-bench: the $d run failed:" >&2
 		tail -20 "$work/$d.out" >&2
 		exit 1
@@ -82,11 +102,19 @@ done
 
 report() {
 	echo "KVP bench $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, count $count, records: $records"
+	echo "pools on: $where"
 	echo "upstream: $ref"
 	[ -x "$ours" ] && echo "ours:     $ours $ours_args" || echo "ours:     not built ($ours)"
 	echo
 	awk '
 	function v(k,  i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } return "" }
+	v("op") == "IDLE" {
+		key = v("records"); d = v("daemon")
+		if (!(key in iseen)) { iseen[key] = 1; iorder[++ni] = key }
+		rss[d, key] = v("rss_kb"); hwm[d, key] = v("hwm_kb"); wk[d, key] = v("wakeups_per_s")
+		icpu[d, key] = v("idle_cpu_us_per_s"); isec[d, key] = v("idle_s")
+		next
+	}
 	{
 		key = v("op") " " v("records"); d = v("daemon")
 		if (!(key in seen)) { seen[key] = 1; order[++n] = key }
@@ -104,6 +132,17 @@ report() {
 				printf "%-10s %7s %-9s %6s %5s %10s %9s %9s %10s\n", kk[1], kk[2], d, cnt[d, k], ok[d, k], ops[d, k], p50[d, k], p99[d, k], cpu[d, k]
 			}
 		}
+		if (ni) {
+			printf "\nmemory after the operations, then idle (no requests)\n%-7s %-9s %9s %9s %7s %10s %14s\n", "records", "daemon", "RSS KiB", "peak KiB", "idle s", "wakeups/s", "idle cpu us/s"
+			for (i = 1; i <= ni; i++) {
+				k = iorder[i]
+				for (j = 0; j < 2; j++) {
+					d = j ? "ours" : "upstream"
+					if (!((d, k) in rss)) continue
+					printf "%-7s %-9s %9s %9s %7s %10s %14s\n", k, d, rss[d, k], hwm[d, k], isec[d, k], wk[d, k], icpu[d, k]
+				}
+			}
+		}
 		if (!have_ours) exit
 		printf "\nratios ours/upstream\n%-10s %7s %8s %8s %8s %10s\n", "op", "records", "ops/s", "p50", "p99", "cpu/op"
 		for (i = 1; i <= n; i++) {
@@ -114,6 +153,13 @@ report() {
 				p50["upstream", k] ? p50["ours", k] / p50["upstream", k] : 0,
 				p99["upstream", k] ? p99["ours", k] / p99["upstream", k] : 0,
 				cpu["upstream", k] ? cpu["ours", k] / cpu["upstream", k] : 0
+		}
+		for (i = 1; i <= ni; i++) {
+			k = iorder[i]
+			if (!(("ours", k) in rss) || !(("upstream", k) in rss)) continue
+			printf "%-10s %7s %8s %8s %8s %10s   RSS %.2f, peak %.2f\n", "memory", k, "", "", "", "",
+				rss["upstream", k] ? rss["ours", k] / rss["upstream", k] : 0,
+				hwm["upstream", k] ? hwm["ours", k] / hwm["upstream", k] : 0
 		}
 	}' "$work/all"
 }

@@ -23,6 +23,7 @@
 #   KVP_EXPECT       extended regular expressions separated by "@@" that must
 #                    each match a line of the output (else exit 1)
 #   KVP_REJECT       the same, but none may match any line
+#   KVP_SCRATCH_MIB  size of the sandbox's ext4 scratch fs at /mnt/fs0 (default 32)
 #
 # Prints hv-emu-kvp's output (transcript lines start with "T| ", bench lines
 # with "B| ", daemon output with "daemon| "). Exit status: hv-emu-kvp's, 77
@@ -79,7 +80,7 @@ for a in "${dargs[@]}"; do
 done
 
 out=${KVP_OUT:-$work/out}
-"$sandbox" --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
+"$sandbox" --sysfs --count 1 --size "${KVP_SCRATCH_MIB:-32}" --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
 	"$emu" --daemon "/bin/$(basename "$daemon")" "${daemon_args[@]}" "${installs[@]}" "$@" \
 	>"$out" 2>&1
 rc=$?
