@@ -728,6 +728,7 @@ static bool spare_usable(kvp_pool *p)
 		return false;
 	}
 
+	/* Changed in place or cut (its mtime is no longer our mark), rather than appended to. */
 	if (st.st_size < p->spare_id.size ||
 	    (st.st_size == p->spare_id.size &&
 	     (st.st_mtim.tv_sec != p->spare_id.mtim.tv_sec ||
@@ -903,7 +904,16 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	p->dirty_last = p->dirty_new;
 	dirty_clear(&p->dirty_new);
 	p->base_exact = true;
-	if (p->spare_ok && fstat(p->old_fd, &st) == 0)
+	/*
+	 * A mark on the spare: its mtime set to 0. Anyone who writes to it or
+	 * cuts it sets the mtime to the present, so we can tell (timestamps
+	 * alone are too coarse: a write right after ours can keep the mtime).
+	 */
+	if (p->spare_ok && futimens(p->old_fd, (const struct timespec[2]){
+						       { .tv_nsec = UTIME_OMIT },
+						       { .tv_sec = 0, .tv_nsec = 0 },
+					       }) == 0 &&
+	    fstat(p->old_fd, &st) == 0)
 		file_id_from_stat(&p->spare_id, &st);
 	else
 		p->spare_ok = false;
