@@ -97,6 +97,7 @@ struct kvp_pool {
 	dirty_set dirty_last;
 	dirty_set dirty_new;
 	uint8_t *buf; /* IO_CHUNK records */
+	bool has_duplicates; /* some key is in more than one record (appended by others) */
 };
 
 static void record_free(gpointer data)
@@ -221,11 +222,14 @@ guint kvp_pool_n_loads(const kvp_pool *p)
 static void rebuild_index(kvp_pool *p)
 {
 	g_hash_table_remove_all(p->index);
+	p->has_duplicates = false;
 	for (guint i = 0; i < p->records->len; i++) {
 		kvp_record *r = g_ptr_array_index(p->records, i);
 
 		if (!g_hash_table_contains(p->index, r->key))
 			g_hash_table_insert(p->index, r->key, r);
+		else
+			p->has_duplicates = true;
 	}
 }
 
@@ -235,6 +239,8 @@ static void append_record(kvp_pool *p, kvp_record *r)
 	g_ptr_array_add(p->records, r);
 	if (!g_hash_table_contains(p->index, r->key))
 		g_hash_table_insert(p->index, r->key, r);
+	else
+		p->has_duplicates = true;
 }
 
 /*
@@ -1031,7 +1037,7 @@ static int mutate_delete(kvp_pool *p, const void *userdata)
 		dirty_mark_tail(&p->dirty_new, i);
 		g_hash_table_remove(p->index, key);
 		/* A later duplicate of the key is now the first. */
-		for (guint k = i + 1; k < p->records->len; k++) {
+		for (guint k = i + 1; p->has_duplicates && k < p->records->len; k++) {
 			kvp_record *dup = g_ptr_array_index(p->records, k);
 
 			if (strcmp(dup->key, key) == 0) {

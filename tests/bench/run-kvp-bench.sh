@@ -1,6 +1,6 @@
 #!/bin/bash
 # run-kvp-bench.sh [--build DIR] [--records "10 1000 10000"] [--count 200]
-#                  [--idle MS] [--disk] [--upstream PATH] [--ours PATH]
+#                  [--idle MS] [--disk] [--floor] [--upstream PATH] [--ours PATH]
 #                  [--ours-args "ARGS"] [--out FILE|-]
 #
 # The KVP request benchmark. For each daemon (Debian's upstream
@@ -12,6 +12,10 @@
 # for both daemons). Per op and size: operations per second, p50/p99
 # latency (request posted to reply written, through the FUSE device) and the
 # daemon's CPU time per operation (all its threads, /proc schedstat).
+# With --floor, also tests/bench/kvp-null-daemon, which answers every
+# request at once (poll, read, write and nothing else): the most any daemon
+# can reach through the emulated device, so floor/upstream is the highest
+# ratio reachable here.
 # After each size, the daemon's memory (VmRSS, VmHWM) and its wake-ups
 # per second (context switches of all its threads) over MS of idleness
 # (--idle, default 3000, 0 = not measured).
@@ -27,6 +31,7 @@ records="10 1000 10000"
 count=200
 idle=3000
 disk=0
+floor=0
 ours=""
 ref=""
 ours_args="--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv"
@@ -39,11 +44,12 @@ while [ $# -gt 0 ]; do
 	--count) count=$2; shift 2 ;;
 	--idle) idle=$2; shift 2 ;;
 	--disk) disk=1; shift ;;
+	--floor) floor=1; shift ;;
 	--ours) ours=$2; shift 2 ;;
 	--upstream) ref=$2; shift 2 ;;
 	--ours-args) ours_args=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -53,7 +59,7 @@ done
 if [ -z "$build" ]; then
 	build="$top/build"
 	cmake -S "$top" -B "$build" >/dev/null
-	cmake --build "$build" -j2 --target hv-emu-kvp hv-sandbox >/dev/null
+	cmake --build "$build" -j2 --target hv-emu-kvp hv-sandbox kvp-null-daemon >/dev/null
 fi
 [ -n "$ours" ] || ours="$build/hv_kvp/hv_kvp_daemon"
 
@@ -81,15 +87,20 @@ if [ "$disk" = 1 ]; then
 	where="ext4 on zram (${KVP_SCRATCH_MIB} MiB scratch fs in the sandbox)"
 fi
 
+null=$build/tests/bench/kvp-null-daemon
 daemons=(upstream)
 [ -x "$ours" ] && daemons+=(ours)
+if [ "$floor" = 1 ]; then
+	[ -x "$null" ] || { echo "run-kvp-bench: --floor needs $null (cmake --build $build --target kvp-null-daemon)" >&2; exit 1; }
+	daemons+=(floor)
+fi
 
 for d in "${daemons[@]}"; do
-	if [ "$d" = upstream ]; then
-		path=$ref args="-n"
-	else
-		path=$ours args=$ours_args
-	fi
+	case "$d" in
+	upstream) path=$ref args="-n" ;;
+	ours) path=$ours args=$ours_args ;;
+	floor) path=$null args="/dev/vmbus/hv_kvp" ;;
+	esac
 	echo "== $d: $path $args" >&2
 	if ! KVP_DAEMON_ARGS=$args KVP_OUT="$work/$d.out" KVP_TIMEOUT=3600 \
 		"$run" "$sandbox" "$emu" "$path" --quiet --seed 1 "${emu_args[@]}" "${steps[@]}"; then
@@ -105,6 +116,7 @@ report() {
 	echo "pools on: $where"
 	echo "upstream: $ref"
 	[ -x "$ours" ] && echo "ours:     $ours $ours_args" || echo "ours:     not built ($ours)"
+	[ "$floor" = 1 ] && echo "floor:    $null (answers at once: the device's own cost)"
 	echo
 	awk '
 	function v(k,  i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } return "" }
@@ -123,11 +135,12 @@ report() {
 		if (d == "ours") have_ours = 1
 	}
 	END {
+		names[0] = "upstream"; names[1] = "ours"; names[2] = "floor"
 		printf "%-10s %7s %-9s %6s %5s %10s %9s %9s %10s\n", "op", "records", "daemon", "count", "ok", "ops/s", "p50 us", "p99 us", "cpu us/op"
 		for (i = 1; i <= n; i++) {
 			k = order[i]; split(k, kk, " ")
-			for (j = 0; j < 2; j++) {
-				d = j ? "ours" : "upstream"
+			for (j = 0; j < 3; j++) {
+				d = names[j]
 				if (!((d, k) in ops)) continue
 				printf "%-10s %7s %-9s %6s %5s %10s %9s %9s %10s\n", kk[1], kk[2], d, cnt[d, k], ok[d, k], ops[d, k], p50[d, k], p99[d, k], cpu[d, k]
 			}
@@ -136,8 +149,8 @@ report() {
 			printf "\nmemory after the operations, then idle (no requests)\n%-7s %-9s %9s %9s %7s %10s %14s\n", "records", "daemon", "RSS KiB", "peak KiB", "idle s", "wakeups/s", "idle cpu us/s"
 			for (i = 1; i <= ni; i++) {
 				k = iorder[i]
-				for (j = 0; j < 2; j++) {
-					d = j ? "ours" : "upstream"
+				for (j = 0; j < 3; j++) {
+					d = names[j]
 					if (!((d, k) in rss)) continue
 					printf "%-7s %-9s %9s %9s %7s %10s %14s\n", k, d, rss[d, k], hwm[d, k], isec[d, k], wk[d, k], icpu[d, k]
 				}
@@ -160,6 +173,14 @@ report() {
 			printf "%-10s %7s %8s %8s %8s %10s   RSS %.2f, peak %.2f\n", "memory", k, "", "", "", "",
 				rss["upstream", k] ? rss["ours", k] / rss["upstream", k] : 0,
 				hwm["upstream", k] ? hwm["ours", k] / hwm["upstream", k] : 0
+		}
+		hdr = 0
+		for (i = 1; i <= n; i++) {
+			k = order[i]; split(k, kk, " ")
+			if (!(("floor", k) in ops) || !(("upstream", k) in ops) || !ops["upstream", k] || !ops["floor", k]) continue
+			if (!hdr++) printf "\nthe floor (the device alone)\n%-10s %7s %14s %14s %16s\n", "op", "records", "floor/upstream", "ours/upstream", "ours/floor ops/s"
+			printf "%-10s %7s %14.2f %14.2f %16.2f\n", kk[1], kk[2], ops["floor", k] / ops["upstream", k],
+				ops["ours", k] / ops["upstream", k], ops["ours", k] / ops["floor", k]
 		}
 	}' "$work/all"
 }
