@@ -851,6 +851,21 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	}
 
 	/*
+	 * The file we replaced last time renamed back to the pool's name (by
+	 * hand): it is the file we just read, not an old inode, and its
+	 * flock() is ours through @fd.
+	 */
+	if (p->old_fd >= 0) {
+		struct stat old;
+
+		if (fstat(p->old_fd, &old) == 0 && old.st_dev == st.st_dev &&
+		    old.st_ino == st.st_ino) {
+			p->spare_ok = false;
+			p->old_size = st.st_size;
+		}
+	}
+
+	/*
 	 * The spare is written only under both its locks: whoever holds one
 	 * (an appender that opened the pool before our last write) is not
 	 * waited for long, we write a new file instead.

@@ -943,6 +943,27 @@ static void test_spare_locked_by_other(void **state)
 	close(fd);
 }
 
+/* The spare renamed back over the pool by hand: read as the pool, no wait for our own lock. */
+static void test_spare_moved_back(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autofree char *spare = path_in_dir(".kvp_pool_1.spare");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1", "c", "3" };
+	gint64 t0;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	/* The spare holds the version before "b". */
+	assert_int_equal(rename(spare, path), 0);
+	t0 = g_get_monotonic_time();
+	assert_int_equal(kvp_pool_set(p, "c", "3"), 0);
+	assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC);
+	assert_file_records(path, want, 2);
+	assert_int_equal(kvp_pool_refresh(p), 0);
+	assert_int_equal(kvp_pool_count(p), 2);
+}
+
 /*
  * SIGKILL during a burst of writes (SETs of new and existing keys,
  * DELETEs, into a pool big enough for a write to take a while): the pool
@@ -1123,6 +1144,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spare_random_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_spoiled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_locked_by_other, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_moved_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
 	};
 
