@@ -1,6 +1,7 @@
 #!/bin/bash
 # run-kvp-bench.sh [--build DIR] [--records "10 1000 10000"] [--count 200]
-#                  [--idle MS] [--disk] [--floor] [--upstream PATH] [--ours PATH]
+#                  [--idle MS] [--disk] [--floor] [--rounds N]
+#                  [--upstream PATH] [--ours PATH]
 #                  [--ours-args "ARGS"] [--out FILE|-]
 #
 # The KVP request benchmark. For each daemon (Debian's upstream
@@ -12,6 +13,10 @@
 # for both daemons). Per op and size: operations per second, p50/p99
 # latency (request posted to reply written, through the FUSE device) and the
 # daemon's CPU time per operation (all its threads, /proc schedstat).
+# With --rounds N (default 1) the daemons run N times in turn (upstream,
+# ours, floor, upstream, ...) and each figure in the tables is the median of
+# its N values (the single values are listed at the end): the machine may be
+# busy with other work.
 # With --floor, also tests/bench/kvp-null-daemon, which answers every
 # request at once (poll, read, write and nothing else): the most any daemon
 # can reach through the emulated device, so floor/upstream is the highest
@@ -32,6 +37,7 @@ count=200
 idle=3000
 disk=0
 floor=0
+rounds=1
 ours=""
 ref=""
 ours_args="--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv"
@@ -45,11 +51,12 @@ while [ $# -gt 0 ]; do
 	--idle) idle=$2; shift 2 ;;
 	--disk) disk=1; shift ;;
 	--floor) floor=1; shift ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--ours) ours=$2; shift 2 ;;
 	--upstream) ref=$2; shift 2 ;;
 	--ours-args) ours_args=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,34p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -95,24 +102,59 @@ if [ "$floor" = 1 ]; then
 	daemons+=(floor)
 fi
 
-for d in "${daemons[@]}"; do
-	case "$d" in
-	upstream) path=$ref args="-n" ;;
-	ours) path=$ours args=$ours_args ;;
-	floor) path=$null args="/dev/vmbus/hv_kvp" ;;
-	esac
-	echo "== $d: $path $args" >&2
-	if ! KVP_DAEMON_ARGS=$args KVP_OUT="$work/$d.out" KVP_TIMEOUT=3600 \
-		"$run" "$sandbox" "$emu" "$path" --quiet --seed 1 "${emu_args[@]}" "${steps[@]}"; then
-		echo "run-kvp-bench: the $d run failed:" >&2
-		tail -20 "$work/$d.out" >&2
-		exit 1
-	fi
-	grep '^B| ' "$work/$d.out" | sed "s/^B| /daemon=$d /" >>"$work/all"
+for ((round = 1; round <= rounds; round++)); do
+	for d in "${daemons[@]}"; do
+		case "$d" in
+		upstream) path=$ref args="-n" ;;
+		ours) path=$ours args=$ours_args ;;
+		floor) path=$null args="/dev/vmbus/hv_kvp" ;;
+		esac
+		echo "== round $round/$rounds, $d: $path $args" >&2
+		if ! KVP_DAEMON_ARGS=$args KVP_OUT="$work/$d.out" KVP_TIMEOUT=3600 \
+			"$run" "$sandbox" "$emu" "$path" --quiet --seed 1 "${emu_args[@]}" "${steps[@]}"; then
+			echo "run-kvp-bench: the $d run failed:" >&2
+			tail -20 "$work/$d.out" >&2
+			exit 1
+		fi
+		grep '^B| ' "$work/$d.out" | sed "s/^B| /daemon=$d round=$round /" >>"$work/rounds"
+	done
 done
 
+# The median of each figure over the rounds, in the form of one round's lines.
+awk '
+{
+	key = ""
+	for (i = 1; i <= NF; i++) {
+		split($i, a, "=")
+		if (a[1] == "daemon" || a[1] == "op" || a[1] == "records")
+			key = key " " $i
+	}
+	if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+	for (i = 1; i <= NF; i++) {
+		split($i, a, "=")
+		if (a[1] == "daemon" || a[1] == "op" || a[1] == "records" || a[1] == "round")
+			continue
+		if (!((key, a[1]) in nv)) { fields[key] = fields[key] " " a[1] }
+		val[key, a[1], ++nv[key, a[1]]] = a[2] + 0
+	}
+}
+END {
+	for (k = 1; k <= n; k++) {
+		key = order[k]; line = substr(key, 2)
+		m = split(substr(fields[key], 2), fs, " ")
+		for (f = 1; f <= m; f++) {
+			c = nv[key, fs[f]]
+			for (i = 1; i <= c; i++) x[i] = val[key, fs[f], i]
+			for (i = 2; i <= c; i++) { t = x[i]; for (j = i - 1; j >= 1 && x[j] > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
+			med = c % 2 ? x[(c + 1) / 2] : (x[c / 2] + x[c / 2 + 1]) / 2
+			line = line " " fs[f] "=" (med == int(med) ? med : sprintf("%.2f", med))
+		}
+		print line
+	}
+}' "$work/rounds" >"$work/all"
+
 report() {
-	echo "KVP bench $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, count $count, records: $records"
+	echo "KVP bench $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, count $count, records: $records, rounds $rounds (medians), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "pools on: $where"
 	echo "upstream: $ref"
 	[ -x "$ours" ] && echo "ours:     $ours $ours_args" || echo "ours:     not built ($ours)"
@@ -183,6 +225,11 @@ report() {
 				ops["ours", k] / ops["upstream", k], ops["ours", k] / ops["floor", k]
 		}
 	}' "$work/all"
+	if [ "$rounds" -gt 1 ]; then
+		echo
+		echo "single rounds:"
+		sed 's/^/  /' "$work/rounds"
+	fi
 }
 
 if [ "$out" = "-" ]; then
