@@ -93,10 +93,11 @@ struct kvp_pool {
 	file_id spare_id; /* the spare as we left it (appends to it are allowed) */
 	/* P's contents are exactly the records in memory (before the mutation being committed). */
 	bool base_exact;
-	/* What differs between the spare and the pool file (last) and the pool file and memory (new). */
+	/* What the spare lacks of the pool file (last), the pool file of memory (new). */
 	dirty_set dirty_last;
 	dirty_set dirty_new;
 	uint8_t *buf; /* IO_CHUNK records */
+	int dir_fd;
 	bool has_duplicates; /* some key is in more than one record (appended by others) */
 };
 
@@ -152,6 +153,7 @@ kvp_pool *kvp_pool_new(const char *path, mode_t mode)
 	p->records = g_ptr_array_new_with_free_func(record_free);
 	p->index = g_hash_table_new(g_str_hash, g_str_equal);
 	p->old_fd = -1;
+	p->dir_fd = -1;
 	p->spare_path = g_strdup_printf("%s.spare", path);
 	dirty_clear(&p->dirty_last);
 	dirty_clear(&p->dirty_new);
@@ -171,6 +173,8 @@ void kvp_pool_free(kvp_pool *p)
 
 	if (p->old_fd >= 0)
 		close(p->old_fd);
+	if (p->dir_fd >= 0)
+		close(p->dir_fd);
 	g_hash_table_unref(p->index);
 	g_ptr_array_unref(p->records);
 	g_free(p->spare_path);
@@ -426,7 +430,7 @@ static void unlock_fd(int fd)
  * file over the path while we waited for the lock: then the inode we
  * locked is no longer the pool, and we start again.
  */
-static int open_locked(kvp_pool *p, bool exclusive, bool create, int *ret_fd)
+static int open_locked(kvp_pool *p, bool exclusive, bool create, int *ret_fd, struct stat *ret_st)
 {
 	for (int attempt = 0; attempt < 100; attempt++) {
 		hv_autofd int fd = -1;
@@ -447,6 +451,8 @@ static int open_locked(kvp_pool *p, bool exclusive, bool create, int *ret_fd)
 
 		if (stat(p->path, &b) == 0) {
 			if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+				if (ret_st)
+					*ret_st = a;
 				*ret_fd = hv_steal_fd(&fd);
 				return 0;
 			}
@@ -500,21 +506,14 @@ int kvp_pool_create_file(kvp_pool *p)
  * opened the pool before the rename and waited for the lock). Adds them to
  * @out; 0 when there are none. @locked: we hold both locks on it already.
  */
-static int collect_late_appends(kvp_pool *p, bool locked, GPtrArray *out)
+static int collect_late_appends(kvp_pool *p, bool locked, const struct stat *st, GPtrArray *out)
 {
-	struct stat st;
 	guint n_invalid;
 	size_t trailing;
 	off_t end;
 	int r;
 
-	if (p->old_fd < 0)
-		return 0;
-
-	if (fstat(p->old_fd, &st) < 0)
-		return -errno;
-
-	if (st.st_size <= p->old_size)
+	if (p->old_fd < 0 || st->st_size <= p->old_size)
 		return 0;
 
 	/* Let the appender finish: it writes under flock(LOCK_EX). */
@@ -543,15 +542,18 @@ static int collect_late_appends(kvp_pool *p, bool locked, GPtrArray *out)
 	return (int)out->len;
 }
 
-static int fsync_dir_of(const char *path)
+/* The pool's directory, kept open after the first write. */
+static int fsync_dir(kvp_pool *p)
 {
-	g_autofree char *dir = g_path_get_dirname(path);
-	hv_autofd int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->dir_fd < 0) {
+		g_autofree char *dir = g_path_get_dirname(p->path);
 
-	if (fd < 0)
-		return -errno;
+		p->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (p->dir_fd < 0)
+			return -errno;
+	}
 
-	if (fsync(fd) < 0)
+	if (fsync(p->dir_fd) < 0)
 		return -errno;
 
 	return 0;
@@ -698,7 +700,7 @@ static int write_full(kvp_pool *p, file_id *ret_id, bool *ret_spare)
 	p->trailing = 0;
 	file_id_from_stat(ret_id, &st);
 
-	r = fsync_dir_of(p->path);
+	r = fsync_dir(p);
 	if (r < 0)
 		hv_log_errno(r, "%s: failed to sync the directory after the rename: %m", p->path);
 	return 0;
@@ -716,14 +718,14 @@ fail:
  * (the appends were merged into memory already), and the pool file is the
  * one we wrote. Its locks are held by the caller.
  */
-static bool spare_usable(kvp_pool *p)
+static bool spare_usable(kvp_pool *p, const struct stat *sp)
 {
-	struct stat st, named;
+	struct stat st = *sp, named;
 
 	if (!p->spare_ok || !p->base_exact || p->corrupt || p->old_fd < 0)
 		return false;
 
-	if (fstat(p->old_fd, &st) < 0 || lstat(p->spare_path, &named) < 0) {
+	if (lstat(p->spare_path, &named) < 0) {
 		g_debug("%s: spare gone (%m): full write", p->path);
 		return false;
 	}
@@ -764,7 +766,7 @@ static bool dirty_has(const dirty_set *d, guint i)
  * which becomes the next spare. The same guarantees as a full write: the
  * pool file is always a whole, synced file.
  */
-static int write_spare(kvp_pool *p, file_id *ret_id)
+static int write_spare(kvp_pool *p, off_t spare_size, file_id *ret_id)
 {
 	guint len = p->records->len;
 	guint from = MIN(MIN(p->dirty_last.tail, p->dirty_new.tail), p->spare_nrec);
@@ -790,10 +792,8 @@ static int write_spare(kvp_pool *p, file_id *ret_id)
 	if (r < 0)
 		return r;
 
-	if (fstat(p->old_fd, &st) < 0)
-		return -errno;
-
-	if (st.st_size != size && ftruncate(p->old_fd, size) < 0)
+	/* Shorter than it was: cut. (Longer: the writes above reached the new end.) */
+	if (spare_size > size && ftruncate(p->old_fd, size) < 0)
 		return -errno;
 
 	if (fsync(p->old_fd) < 0)
@@ -808,13 +808,19 @@ static int write_spare(kvp_pool *p, file_id *ret_id)
 		file_id_from_stat(ret_id, &st);
 	else
 		*ret_id = (file_id){ .exists = false };
-	r = fsync_dir_of(p->path);
+	r = fsync_dir(p);
 	if (r < 0)
 		hv_log_errno(r, "%s: failed to sync the directory after the rename: %m", p->path);
 	return 0;
 }
 
 typedef int (*mutate_fn)(kvp_pool *p, const void *userdata);
+
+/* The spare's mtime after each write (atime left alone). */
+static const struct timespec spare_mark[2] = {
+	{ .tv_nsec = UTIME_OMIT },
+	{ .tv_sec = 0, .tv_nsec = 0 },
+};
 
 /*
  * The write path: lock the pool file (fcntl and flock), re-read it if it
@@ -826,20 +832,16 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 {
 	g_autoptr(GPtrArray) late = g_ptr_array_new_with_free_func(record_free);
 	hv_autofd int fd = -1;
-	struct stat st;
+	struct stat st, old_st;
 	file_id cur, written;
 	guint n_late, base_len;
-	bool spare_locked = false, incremental = false, now_spare = false;
+	bool spare_locked = false, incremental = false, now_spare = false, reloaded = false;
+	bool have_old;
 	int r, result;
 
-	r = open_locked(p, true, true, &fd);
+	r = open_locked(p, true, true, &fd, &st);
 	if (r < 0)
 		return hv_log_errno(r, "%s: failed to open and lock the pool file: %m", p->path);
-
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
 
 	file_id_from_stat(&cur, &st);
 	if (!p->loaded || !file_id_equal(&cur, &p->id)) {
@@ -848,6 +850,7 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 			hv_log_errno(r, "%s: failed to read the pool file: %m", p->path);
 			goto out;
 		}
+		reloaded = true;
 	}
 
 	/*
@@ -855,14 +858,10 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	 * hand): it is the file we just read, not an old inode, and its
 	 * flock() is ours through @fd.
 	 */
-	if (p->old_fd >= 0) {
-		struct stat old;
-
-		if (fstat(p->old_fd, &old) == 0 && old.st_dev == st.st_dev &&
-		    old.st_ino == st.st_ino) {
-			p->spare_ok = false;
-			p->old_size = st.st_size;
-		}
+	if (p->old_fd >= 0 && reloaded && fstat(p->old_fd, &old_st) == 0 &&
+	    old_st.st_dev == st.st_dev && old_st.st_ino == st.st_ino) {
+		p->spare_ok = false;
+		p->old_size = st.st_size;
 	}
 
 	/*
@@ -873,9 +872,10 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	if (p->old_fd >= 0 && p->spare_ok && p->base_exact)
 		spare_locked = lock_fd(p->old_fd, true, 20) == 0;
 
+	have_old = p->old_fd >= 0 && fstat(p->old_fd, &old_st) == 0;
 	base_len = p->records->len;
 	dirty_clear(&p->dirty_new);
-	r = collect_late_appends(p, spare_locked, late);
+	r = have_old ? collect_late_appends(p, spare_locked, &old_st, late) : 0;
 	if (r < 0)
 		hv_log_errno(r, "%s: failed to read records appended to the replaced file: %m",
 			     p->path);
@@ -890,8 +890,8 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 		goto out;
 	}
 
-	if (spare_locked && spare_usable(p)) {
-		r = write_spare(p, &written);
+	if (spare_locked && have_old && spare_usable(p, &old_st)) {
+		r = write_spare(p, old_st.st_size, &written);
 		if (r == 0)
 			incremental = now_spare = true;
 		else
@@ -920,7 +920,8 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	p->old_fd = hv_steal_fd(&fd);
 	p->old_size = st.st_size;
 	/* The replaced pool file held the records before this write. */
-	p->spare_ok = now_spare && p->base_exact && st.st_size == (off_t)base_len * HV_KVP_POOL_RECORD_SIZE;
+	p->spare_ok = now_spare && p->base_exact &&
+		      st.st_size == (off_t)base_len * HV_KVP_POOL_RECORD_SIZE;
 	p->spare_nrec = base_len;
 	p->dirty_last = p->dirty_new;
 	dirty_clear(&p->dirty_new);
@@ -930,12 +931,9 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	 * cuts it sets the mtime to the present, so we can tell (timestamps
 	 * alone are too coarse: a write right after ours can keep the mtime).
 	 */
-	if (p->spare_ok && futimens(p->old_fd, (const struct timespec[2]){
-						       { .tv_nsec = UTIME_OMIT },
-						       { .tv_sec = 0, .tv_nsec = 0 },
-					       }) == 0 &&
-	    fstat(p->old_fd, &st) == 0)
-		file_id_from_stat(&p->spare_id, &st);
+	if (p->spare_ok && futimens(p->old_fd, spare_mark) == 0)
+		/* What spare_usable() looks at: untouched since we locked it. */
+		p->spare_id = (file_id){ .exists = true, .size = st.st_size };
 	else
 		p->spare_ok = false;
 	return result;
@@ -988,7 +986,7 @@ int kvp_pool_refresh(kvp_pool *p)
 		return 1;
 	}
 
-	r = open_locked(p, false, false, &fd);
+	r = open_locked(p, false, false, &fd, NULL);
 	if (r == -ENOENT)
 		return kvp_pool_refresh(p);
 	if (r < 0)
