@@ -637,7 +637,7 @@ static int exchange(const char *a, const char *b)
 }
 
 /*
- * The full write: all records into a new file, fsync()ed, which takes the
+ * The full write: all records into a new file, fdatasync()ed, which takes the
  * place of the pool. The replaced pool file becomes the spare (exchanged,
  * then renamed to the spare's name) where the file system can exchange
  * names; else it is simply replaced. *ret_spare: whether @pool_fd (the
@@ -669,7 +669,8 @@ static int write_full(kvp_pool *p, file_id *ret_id, bool *ret_spare)
 	if (r < 0)
 		goto fail;
 
-	if (fsync(fd) < 0)
+	/* Data and size; the timestamps need not reach the disk first (one journal commit less). */
+	if (fdatasync(fd) < 0)
 		goto fail_errno;
 
 	if (p->corrupt)
@@ -762,7 +763,7 @@ static bool dirty_has(const dirty_set *d, guint i)
 /*
  * The incremental write: the records the spare lacks (changed since the
  * version it holds, which is one write behind the pool file) are written
- * into it, it is cut to size, fsync()ed and exchanged with the pool file,
+ * into it, it is cut to size, fdatasync()ed and exchanged with the pool file,
  * which becomes the next spare. The same guarantees as a full write: the
  * pool file is always a whole, synced file.
  */
@@ -796,7 +797,7 @@ static int write_spare(kvp_pool *p, off_t spare_size, file_id *ret_id)
 	if (spare_size > size && ftruncate(p->old_fd, size) < 0)
 		return -errno;
 
-	if (fsync(p->old_fd) < 0)
+	if (fdatasync(p->old_fd) < 0)
 		return -errno;
 
 	r = exchange(p->spare_path, p->path);
