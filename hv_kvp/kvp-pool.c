@@ -30,8 +30,8 @@ typedef struct file_id {
  * delete moves later records up).
  */
 #define DIRTY_MAX 32
-/* Records per read() and write(): 80 KiB rather than a buffer for the whole pool. */
-#define IO_CHUNK 32
+/* Records per read() and write(): 320 KiB rather than a buffer for the whole pool. */
+#define IO_CHUNK 128
 typedef struct dirty_set {
 	guint n;
 	guint idx[DIRTY_MAX];
