@@ -24,6 +24,49 @@ typedef struct file_id {
 	struct timespec ctim;
 } file_id;
 
+/*
+ * Record positions written since some version of the file: single records
+ * (a SET of an existing key) and everything from @tail on (an append, a
+ * delete moves later records up).
+ */
+#define DIRTY_MAX 32
+/* Records per read() and write(): 320 KiB rather than a buffer for the whole pool. */
+#define IO_CHUNK 128
+typedef struct dirty_set {
+	guint n;
+	guint idx[DIRTY_MAX];
+	guint tail; /* G_MAXUINT: none */
+} dirty_set;
+
+static void dirty_clear(dirty_set *d)
+{
+	d->n = 0;
+	d->tail = G_MAXUINT;
+}
+
+static void dirty_mark_tail(dirty_set *d, guint from)
+{
+	d->tail = MIN(d->tail, from);
+}
+
+static void dirty_mark(dirty_set *d, guint i)
+{
+	if (i >= d->tail)
+		return;
+
+	for (guint k = 0; k < d->n; k++)
+		if (d->idx[k] == i)
+			return;
+
+	if (d->n == DIRTY_MAX) {
+		/* Many scattered records: write them all. */
+		d->tail = 0;
+		return;
+	}
+
+	d->idx[d->n++] = i;
+}
+
 struct kvp_pool {
 	char *path;
 	mode_t mode;
@@ -36,9 +79,26 @@ struct kvp_pool {
 	size_t trailing;
 	guint n_loads;
 	unsigned int lock_timeout_ms;
-	/* The inode our last write replaced, to merge what is appended to it late. */
+	/*
+	 * The inode our last write replaced, to merge what is appended to it
+	 * late. Also the spare (kept at spare_path) that the next write brings
+	 * up to date and exchanges with the pool.
+	 */
 	int old_fd;
 	off_t old_size;
+	char *spare_path;
+	/* The spare held spare_nrec records of the pool file before our last write. */
+	bool spare_ok;
+	guint spare_nrec;
+	file_id spare_id; /* the spare as we left it (appends to it are allowed) */
+	/* P's contents are exactly the records in memory (before the mutation being committed). */
+	bool base_exact;
+	/* What the spare lacks of the pool file (last), the pool file of memory (new). */
+	dirty_set dirty_last;
+	dirty_set dirty_new;
+	uint8_t *buf; /* IO_CHUNK records */
+	int dir_fd;
+	bool has_duplicates; /* some key is in more than one record (appended by others) */
 };
 
 static void record_free(gpointer data)
@@ -93,6 +153,10 @@ kvp_pool *kvp_pool_new(const char *path, mode_t mode)
 	p->records = g_ptr_array_new_with_free_func(record_free);
 	p->index = g_hash_table_new(g_str_hash, g_str_equal);
 	p->old_fd = -1;
+	p->dir_fd = -1;
+	p->spare_path = g_strdup_printf("%s.spare", path);
+	dirty_clear(&p->dirty_last);
+	dirty_clear(&p->dirty_new);
 	p->lock_timeout_ms = KVP_POOL_DEFAULT_LOCK_TIMEOUT_MS;
 	return p;
 }
@@ -109,8 +173,12 @@ void kvp_pool_free(kvp_pool *p)
 
 	if (p->old_fd >= 0)
 		close(p->old_fd);
+	if (p->dir_fd >= 0)
+		close(p->dir_fd);
 	g_hash_table_unref(p->index);
 	g_ptr_array_unref(p->records);
+	g_free(p->spare_path);
+	g_free(p->buf);
 	g_free(p->path);
 	g_free(p);
 }
@@ -158,33 +226,36 @@ guint kvp_pool_n_loads(const kvp_pool *p)
 static void rebuild_index(kvp_pool *p)
 {
 	g_hash_table_remove_all(p->index);
+	p->has_duplicates = false;
 	for (guint i = 0; i < p->records->len; i++) {
 		kvp_record *r = g_ptr_array_index(p->records, i);
 
 		if (!g_hash_table_contains(p->index, r->key))
 			g_hash_table_insert(p->index, r->key, r);
+		else
+			p->has_duplicates = true;
 	}
 }
 
 static void append_record(kvp_pool *p, kvp_record *r)
 {
+	dirty_mark_tail(&p->dirty_new, p->records->len);
 	g_ptr_array_add(p->records, r);
 	if (!g_hash_table_contains(p->index, r->key))
 		g_hash_table_insert(p->index, r->key, r);
+	else
+		p->has_duplicates = true;
 }
 
 /*
- * Parses whole records from @buf into @out. A record whose key or value has
- * no NUL within its field is skipped (counted in *n_invalid); bytes after
- * the last whole record are counted in *trailing.
+ * Parses the whole records in @buf (@len a multiple of the record size) into
+ * @out. A record whose key or value has no NUL within its field is skipped
+ * (counted in *n_invalid).
  */
 static void parse_records(const char *path, const uint8_t *buf, size_t len, off_t base,
-			  GPtrArray *out, guint *n_invalid, size_t *trailing)
+			  GPtrArray *out, guint *n_invalid)
 {
 	size_t n = len / HV_KVP_POOL_RECORD_SIZE;
-
-	*n_invalid = 0;
-	*trailing = len % HV_KVP_POOL_RECORD_SIZE;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *key = (const char *)buf + i * HV_KVP_POOL_RECORD_SIZE;
@@ -202,21 +273,32 @@ static void parse_records(const char *path, const uint8_t *buf, size_t len, off_
 
 		g_ptr_array_add(out, record_new(key, value));
 	}
-
-	if (*trailing)
-		g_warning("%s: %zu bytes after the last whole record at offset %lld (a partial record: records are %u bytes): ignored",
-			  path, *trailing, (long long)(base + (off_t)(n * HV_KVP_POOL_RECORD_SIZE)),
-			  HV_KVP_POOL_RECORD_SIZE);
 }
 
-/* Reads @fd from @offset to its end. */
-static int read_from(int fd, off_t offset, GByteArray **ret)
+/* The buffer for reading and writing records, kept: a new one costs page faults every time. */
+static uint8_t *io_buf(kvp_pool *p)
 {
-	g_autoptr(GByteArray) buf = g_byte_array_new();
-	uint8_t chunk[64 * 1024];
+	if (!p->buf)
+		p->buf = g_malloc(IO_CHUNK * HV_KVP_POOL_RECORD_SIZE);
+	return p->buf;
+}
 
+/*
+ * Reads the records of @fd from @offset to its end into @out, a chunk at a
+ * time. *n_invalid: records skipped; *trailing: bytes after the last whole
+ * record (left unread for the caller to judge).
+ */
+static int read_records(kvp_pool *p, int fd, off_t offset, GPtrArray *out, guint *n_invalid,
+			size_t *trailing, off_t *ret_end)
+{
+	const size_t cap = IO_CHUNK * HV_KVP_POOL_RECORD_SIZE;
+	uint8_t *buf = io_buf(p);
+	size_t have = 0;
+
+	*n_invalid = 0;
 	for (;;) {
-		ssize_t n = pread(fd, chunk, sizeof(chunk), offset);
+		ssize_t n = pread(fd, buf + have, cap - have, offset + (off_t)have);
+		size_t whole;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -227,30 +309,39 @@ static int read_from(int fd, off_t offset, GByteArray **ret)
 		if (n == 0)
 			break;
 
-		g_byte_array_append(buf, chunk, (guint)n);
-		offset += n;
+		have += (size_t)n;
+		whole = have - have % HV_KVP_POOL_RECORD_SIZE;
+		parse_records(p->path, buf, whole, offset, out, n_invalid);
+		memmove(buf, buf + whole, have - whole);
+		offset += (off_t)whole;
+		have -= whole;
 	}
 
-	*ret = g_steal_pointer(&buf);
+	*trailing = have;
+	if (ret_end)
+		*ret_end = offset;
 	return 0;
 }
 
 /* Replaces the records in memory with the contents of @fd (locked by the caller). */
 static int load_from_fd(kvp_pool *p, int fd)
 {
-	g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func(record_free);
-	g_autoptr(GByteArray) buf = NULL;
+	g_autoptr(GPtrArray) records = NULL;
 	struct stat st;
 	int r;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
 
-	r = read_from(fd, 0, &buf);
+	records = g_ptr_array_new_full((guint)MIN(st.st_size / HV_KVP_POOL_RECORD_SIZE, 1 << 20),
+				       record_free);
+	r = read_records(p, fd, 0, records, &p->n_invalid, &p->trailing, NULL);
 	if (r < 0)
 		return r;
 
-	parse_records(p->path, buf->data, buf->len, 0, records, &p->n_invalid, &p->trailing);
+	if (p->trailing)
+		g_warning("%s: %zu bytes after the last whole record (a partial record: records are %u bytes): ignored",
+			  p->path, p->trailing, HV_KVP_POOL_RECORD_SIZE);
 	p->corrupt = p->n_invalid > 0 || p->trailing > 0;
 
 	g_ptr_array_unref(p->records);
@@ -259,6 +350,10 @@ static int load_from_fd(kvp_pool *p, int fd)
 	file_id_from_stat(&p->id, &st);
 	p->loaded = true;
 	p->n_loads++;
+	/* Someone else wrote the file: what the spare lacks is unknown. */
+	p->base_exact = !p->corrupt;
+	p->spare_ok = false;
+	dirty_clear(&p->dirty_new);
 	g_debug("%s: read %u records", p->path, p->records->len);
 	return 0;
 }
@@ -335,7 +430,7 @@ static void unlock_fd(int fd)
  * file over the path while we waited for the lock: then the inode we
  * locked is no longer the pool, and we start again.
  */
-static int open_locked(kvp_pool *p, bool exclusive, bool create, int *ret_fd)
+static int open_locked(kvp_pool *p, bool exclusive, bool create, int *ret_fd, struct stat *ret_st)
 {
 	for (int attempt = 0; attempt < 100; attempt++) {
 		hv_autofd int fd = -1;
@@ -356,6 +451,8 @@ static int open_locked(kvp_pool *p, bool exclusive, bool create, int *ret_fd)
 
 		if (stat(p->path, &b) == 0) {
 			if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+				if (ret_st)
+					*ret_st = a;
 				*ret_fd = hv_steal_fd(&fd);
 				return 0;
 			}
@@ -407,27 +504,20 @@ int kvp_pool_create_file(kvp_pool *p)
 /*
  * Records appended to the inode our last write replaced (a writer that had
  * opened the pool before the rename and waited for the lock). Adds them to
- * @out; 0 when there are none.
+ * @out; 0 when there are none. @locked: we hold both locks on it already.
  */
-static int collect_late_appends(kvp_pool *p, GPtrArray *out)
+static int collect_late_appends(kvp_pool *p, bool locked, const struct stat *st, GPtrArray *out)
 {
-	g_autoptr(GByteArray) buf = NULL;
-	struct stat st;
 	guint n_invalid;
-	size_t trailing, whole;
+	size_t trailing;
+	off_t end;
 	int r;
 
-	if (p->old_fd < 0)
-		return 0;
-
-	if (fstat(p->old_fd, &st) < 0)
-		return -errno;
-
-	if (st.st_size <= p->old_size)
+	if (p->old_fd < 0 || st->st_size <= p->old_size)
 		return 0;
 
 	/* Let the appender finish: it writes under flock(LOCK_EX). */
-	{
+	if (!locked) {
 		gint64 deadline = g_get_monotonic_time() + (gint64)p->lock_timeout_ms * 1000;
 
 		while (flock(p->old_fd, LOCK_SH | LOCK_NB) < 0) {
@@ -439,49 +529,32 @@ static int collect_late_appends(kvp_pool *p, GPtrArray *out)
 		}
 	}
 
-	r = read_from(p->old_fd, p->old_size, &buf);
-	flock(p->old_fd, LOCK_UN);
+	r = read_records(p, p->old_fd, p->old_size, out, &n_invalid, &trailing, &end);
+	if (!locked)
+		flock(p->old_fd, LOCK_UN);
 	if (r < 0)
 		return r;
 
-	whole = buf->len - buf->len % HV_KVP_POOL_RECORD_SIZE;
-	parse_records(p->path, buf->data, whole, p->old_size, out, &n_invalid, &trailing);
 	g_info("%s: %u record%s appended to the replaced file after our write: merged", p->path,
 	       out->len, out->len == 1 ? "" : "s");
-	p->old_size += (off_t)whole;
+	/* Whole records only: the rest of a record being appended comes later. */
+	p->old_size = end;
 	return (int)out->len;
 }
 
-static int fsync_dir_of(const char *path)
+/* The pool's directory, kept open after the first write. */
+static int fsync_dir(kvp_pool *p)
 {
-	g_autofree char *dir = g_path_get_dirname(path);
-	hv_autofd int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->dir_fd < 0) {
+		g_autofree char *dir = g_path_get_dirname(p->path);
 
-	if (fd < 0)
-		return -errno;
-
-	if (fsync(fd) < 0)
-		return -errno;
-
-	return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *b = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, b, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-
-		if (n < 0)
+		p->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (p->dir_fd < 0)
 			return -errno;
-
-		b += n;
-		len -= (size_t)n;
 	}
+
+	if (fsync(p->dir_fd) < 0)
+		return -errno;
 
 	return 0;
 }
@@ -510,26 +583,81 @@ static void keep_corrupt_copy(kvp_pool *p)
 	g_warning("%s: too many copies of corrupt files, this one is not kept", p->path);
 }
 
-/* Writes the records in memory to a new file renamed over the pool. *ret_id: the new file. */
-static int write_replace(kvp_pool *p, file_id *ret_id)
+/* Writes records [@first, @end) at their place in @fd, zero padded. */
+static int write_records(kvp_pool *p, int fd, guint first, guint end)
+{
+	guint chunk = IO_CHUNK;
+	uint8_t *buf;
+
+	if (first >= end)
+		return 0;
+
+	buf = io_buf(p);
+	for (guint i = first; i < end; i += chunk) {
+		guint n = MIN(chunk, end - i);
+		size_t len = (size_t)n * HV_KVP_POOL_RECORD_SIZE;
+		size_t done = 0;
+
+		memset(buf, 0, len);
+		for (guint k = 0; k < n; k++) {
+			const kvp_record *rec = g_ptr_array_index(p->records, i + k);
+			char *dst = (char *)buf + (size_t)k * HV_KVP_POOL_RECORD_SIZE;
+
+			/* Lengths were checked when the record was made: NUL and zero padding fit. */
+			memcpy(dst, rec->key, strlen(rec->key));
+			memcpy(dst + HV_KVP_MAX_KEY_SIZE, rec->value, strlen(rec->value));
+		}
+
+		while (done < len) {
+			ssize_t w = pwrite(fd, buf + done, len - done,
+					   (off_t)i * HV_KVP_POOL_RECORD_SIZE + (off_t)done);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -errno;
+			if (w == 0)
+				return -EIO;
+			done += (size_t)w;
+		}
+	}
+
+	return 0;
+}
+
+static int exchange(const char *a, const char *b)
+{
+#ifdef RENAME_EXCHANGE
+	if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
+		return 0;
+	return -errno;
+#else
+	return -ENOSYS;
+#endif
+}
+
+/*
+ * The full write: all records into a new file, fdatasync()ed, which takes the
+ * place of the pool. The replaced pool file becomes the spare (exchanged,
+ * then renamed to the spare's name) where the file system can exchange
+ * names; else it is simply replaced. *ret_spare: whether @pool_fd (the
+ * replaced file) is now at spare_path.
+ */
+static int write_full(kvp_pool *p, file_id *ret_id, bool *ret_spare)
 {
 	g_autofree char *tmp = g_strdup_printf("%s.tmp-XXXXXX", p->path);
-	g_autofree uint8_t *buf = NULL;
-	size_t len = (size_t)p->records->len * HV_KVP_POOL_RECORD_SIZE;
 	hv_autofd int fd = -1;
 	struct stat st;
 	int r;
 
-	buf = g_malloc0(len ? len : 1);
-	for (guint i = 0; i < p->records->len; i++) {
-		const kvp_record *rec = g_ptr_array_index(p->records, i);
-		char *dst = (char *)buf + (size_t)i * HV_KVP_POOL_RECORD_SIZE;
-
-		/* Lengths were checked when the record was made: NUL and zero padding fit. */
-		memcpy(dst, rec->key, strlen(rec->key));
-		memcpy(dst + HV_KVP_MAX_KEY_SIZE, rec->value, strlen(rec->value));
-	}
-
+	*ret_spare = false;
+	/*
+	 * The spare is of no use to this write and is replaced after it: gone
+	 * now, the file system needs room for two copies of the pool, not
+	 * three. (Records appended to it late are still read through old_fd.)
+	 */
+	if (unlink(p->spare_path) < 0 && errno != ENOENT)
+		g_debug("%s: failed to remove %s: %m", p->path, p->spare_path);
 	fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, (int)p->mode);
 	if (fd < 0)
 		return -errno;
@@ -537,17 +665,28 @@ static int write_replace(kvp_pool *p, file_id *ret_id)
 	if (fchmod(fd, p->mode) < 0)
 		goto fail_errno;
 
-	r = write_all(fd, buf, len);
+	r = write_records(p, fd, 0, p->records->len);
 	if (r < 0)
 		goto fail;
 
-	if (fsync(fd) < 0)
+	/* Data and size; the timestamps need not reach the disk first (one journal commit less). */
+	if (fdatasync(fd) < 0)
 		goto fail_errno;
 
 	if (p->corrupt)
 		keep_corrupt_copy(p);
 
-	if (rename(tmp, p->path) < 0)
+	r = exchange(tmp, p->path);
+	if (r == 0) {
+		/* tmp is now the replaced pool file: it becomes the spare. */
+		if (rename(tmp, p->spare_path) == 0)
+			*ret_spare = true;
+		else {
+			hv_log_errno(-errno, "%s: failed to keep the replaced file as %s: %m",
+				     p->path, p->spare_path);
+			unlink(tmp);
+		}
+	} else if (rename(tmp, p->path) < 0)
 		goto fail_errno;
 
 	/* After the rename, which changes the ctime. */
@@ -562,7 +701,7 @@ static int write_replace(kvp_pool *p, file_id *ret_id)
 	p->trailing = 0;
 	file_id_from_stat(ret_id, &st);
 
-	r = fsync_dir_of(p->path);
+	r = fsync_dir(p);
 	if (r < 0)
 		hv_log_errno(r, "%s: failed to sync the directory after the rename: %m", p->path);
 	return 0;
@@ -574,30 +713,136 @@ fail:
 	return r;
 }
 
+/*
+ * The spare can be brought up to date in place: it is the file our last
+ * write replaced, still at spare_path, as we left it or only appended to
+ * (the appends were merged into memory already), and the pool file is the
+ * one we wrote. Its locks are held by the caller.
+ */
+static bool spare_usable(kvp_pool *p, const struct stat *sp)
+{
+	struct stat st = *sp, named;
+
+	if (!p->spare_ok || !p->base_exact || p->corrupt || p->old_fd < 0)
+		return false;
+
+	if (lstat(p->spare_path, &named) < 0) {
+		g_debug("%s: spare gone (%m): full write", p->path);
+		return false;
+	}
+
+	if (named.st_dev != st.st_dev || named.st_ino != st.st_ino || st.st_nlink != 1 ||
+	    !S_ISREG(st.st_mode)) {
+		g_info("%s: %s is not the file we left there: full write", p->path, p->spare_path);
+		return false;
+	}
+
+	/* Changed in place or cut (its mtime is no longer our mark), rather than appended to. */
+	if (st.st_size < p->spare_id.size ||
+	    (st.st_size == p->spare_id.size &&
+	     (st.st_mtim.tv_sec != p->spare_id.mtim.tv_sec ||
+	      st.st_mtim.tv_nsec != p->spare_id.mtim.tv_nsec))) {
+		g_info("%s: %s was changed by someone else: full write", p->path, p->spare_path);
+		return false;
+	}
+
+	if ((st.st_mode & 07777) != p->mode && fchmod(p->old_fd, p->mode) < 0)
+		return false;
+
+	return true;
+}
+
+static bool dirty_has(const dirty_set *d, guint i)
+{
+	for (guint k = 0; k < d->n; k++)
+		if (d->idx[k] == i)
+			return true;
+	return false;
+}
+
+/*
+ * The incremental write: the records the spare lacks (changed since the
+ * version it holds, which is one write behind the pool file) are written
+ * into it, it is cut to size, fdatasync()ed and exchanged with the pool file,
+ * which becomes the next spare. The same guarantees as a full write: the
+ * pool file is always a whole, synced file.
+ */
+static int write_spare(kvp_pool *p, off_t spare_size, file_id *ret_id)
+{
+	guint len = p->records->len;
+	guint from = MIN(MIN(p->dirty_last.tail, p->dirty_new.tail), p->spare_nrec);
+	off_t size = (off_t)len * HV_KVP_POOL_RECORD_SIZE;
+	const dirty_set *sets[] = { &p->dirty_last, &p->dirty_new };
+	struct stat st;
+	int r;
+
+	from = MIN(from, len);
+	for (int s = 0; s < 2; s++) {
+		for (guint k = 0; k < sets[s]->n; k++) {
+			guint i = sets[s]->idx[k];
+
+			if (i >= from || (s == 1 && dirty_has(&p->dirty_last, i)))
+				continue;
+			r = write_records(p, p->old_fd, i, i + 1);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	r = write_records(p, p->old_fd, from, len);
+	if (r < 0)
+		return r;
+
+	/* Shorter than it was: cut. (Longer: the writes above reached the new end.) */
+	if (spare_size > size && ftruncate(p->old_fd, size) < 0)
+		return -errno;
+
+	if (fdatasync(p->old_fd) < 0)
+		return -errno;
+
+	r = exchange(p->spare_path, p->path);
+	if (r < 0)
+		return r;
+
+	/* Done: the pool file is the one we wrote. Unknown id: read it again next time. */
+	if (fstat(p->old_fd, &st) == 0)
+		file_id_from_stat(ret_id, &st);
+	else
+		*ret_id = (file_id){ .exists = false };
+	r = fsync_dir(p);
+	if (r < 0)
+		hv_log_errno(r, "%s: failed to sync the directory after the rename: %m", p->path);
+	return 0;
+}
+
 typedef int (*mutate_fn)(kvp_pool *p, const void *userdata);
+
+/* The spare's mtime after each write (atime left alone). */
+static const struct timespec spare_mark[2] = {
+	{ .tv_nsec = UTIME_OMIT },
+	{ .tv_sec = 0, .tv_nsec = 0 },
+};
 
 /*
  * The write path: lock the pool file (fcntl and flock), re-read it if it
- * changed since our last read, add late appends to the old inode, apply
- * @mutate, write a new file and rename it over the pool, release.
+ * changed since our last read, lock the spare, add late appends to the old
+ * inode (the spare), apply @mutate, write the spare (or a new file) and
+ * exchange it with the pool, release.
  */
 static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 {
 	g_autoptr(GPtrArray) late = g_ptr_array_new_with_free_func(record_free);
 	hv_autofd int fd = -1;
-	struct stat st;
+	struct stat st, old_st;
 	file_id cur, written;
-	guint n_late;
+	guint n_late, base_len;
+	bool spare_locked = false, incremental = false, now_spare = false, reloaded = false;
+	bool have_old;
 	int r, result;
 
-	r = open_locked(p, true, true, &fd);
+	r = open_locked(p, true, true, &fd, &st);
 	if (r < 0)
 		return hv_log_errno(r, "%s: failed to open and lock the pool file: %m", p->path);
-
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
 
 	file_id_from_stat(&cur, &st);
 	if (!p->loaded || !file_id_equal(&cur, &p->id)) {
@@ -606,9 +851,32 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 			hv_log_errno(r, "%s: failed to read the pool file: %m", p->path);
 			goto out;
 		}
+		reloaded = true;
 	}
 
-	r = collect_late_appends(p, late);
+	/*
+	 * The file we replaced last time renamed back to the pool's name (by
+	 * hand): it is the file we just read, not an old inode, and its
+	 * flock() is ours through @fd.
+	 */
+	if (p->old_fd >= 0 && reloaded && fstat(p->old_fd, &old_st) == 0 &&
+	    old_st.st_dev == st.st_dev && old_st.st_ino == st.st_ino) {
+		p->spare_ok = false;
+		p->old_size = st.st_size;
+	}
+
+	/*
+	 * The spare is written only under both its locks: whoever holds one
+	 * (an appender that opened the pool before our last write) is not
+	 * waited for long, we write a new file instead.
+	 */
+	if (p->old_fd >= 0 && p->spare_ok && p->base_exact)
+		spare_locked = lock_fd(p->old_fd, true, 20) == 0;
+
+	have_old = p->old_fd >= 0 && fstat(p->old_fd, &old_st) == 0;
+	base_len = p->records->len;
+	dirty_clear(&p->dirty_new);
+	r = have_old ? collect_late_appends(p, spare_locked, &old_st, late) : 0;
 	if (r < 0)
 		hv_log_errno(r, "%s: failed to read records appended to the replaced file: %m",
 			     p->path);
@@ -623,22 +891,56 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 		goto out;
 	}
 
-	r = write_replace(p, &written);
-	if (r < 0) {
-		hv_log_errno(r, "%s: failed to write the pool file (left as it was): %m", p->path);
-		/* Memory no longer matches the file: read it again next time. */
-		p->loaded = false;
-		goto out;
+	if (spare_locked && have_old && spare_usable(p, &old_st)) {
+		r = write_spare(p, old_st.st_size, &written);
+		if (r == 0)
+			incremental = now_spare = true;
+		else
+			hv_log_errno(r, "%s: failed to update the spare %s, writing a new file: %m",
+				     p->path, p->spare_path);
+	}
+
+	if (!incremental) {
+		r = write_full(p, &written, &now_spare);
+		if (r < 0) {
+			hv_log_errno(r, "%s: failed to write the pool file (left as it was): %m",
+				     p->path);
+			/* Memory no longer matches the file: read it again next time. */
+			p->loaded = false;
+			p->spare_ok = false;
+			goto out;
+		}
 	}
 
 	p->id = written;
 	unlock_fd(fd);
+	if (spare_locked)
+		unlock_fd(p->old_fd);
 	if (p->old_fd >= 0)
 		close(p->old_fd);
 	p->old_fd = hv_steal_fd(&fd);
 	p->old_size = st.st_size;
+	/* The replaced pool file held the records before this write. */
+	p->spare_ok = now_spare && p->base_exact &&
+		      st.st_size == (off_t)base_len * HV_KVP_POOL_RECORD_SIZE;
+	p->spare_nrec = base_len;
+	p->dirty_last = p->dirty_new;
+	dirty_clear(&p->dirty_new);
+	p->base_exact = true;
+	/*
+	 * A mark on the spare: its mtime set to 0. Anyone who writes to it or
+	 * cuts it sets the mtime to the present, so we can tell (timestamps
+	 * alone are too coarse: a write right after ours can keep the mtime).
+	 */
+	if (p->spare_ok && futimens(p->old_fd, spare_mark) == 0)
+		/* What spare_usable() looks at: untouched since we locked it. */
+		p->spare_id = (file_id){ .exists = true, .size = st.st_size };
+	else
+		p->spare_ok = false;
 	return result;
 out:
+	if (spare_locked)
+		unlock_fd(p->old_fd);
 	unlock_fd(fd);
 	return r;
 }
@@ -685,7 +987,7 @@ int kvp_pool_refresh(kvp_pool *p)
 		return 1;
 	}
 
-	r = open_locked(p, false, false, &fd);
+	r = open_locked(p, false, false, &fd, NULL);
 	if (r == -ENOENT)
 		return kvp_pool_refresh(p);
 	if (r < 0)
@@ -709,6 +1011,12 @@ static int mutate_set(kvp_pool *p, const void *userdata)
 	if (r) {
 		g_free(r->value);
 		r->value = g_strdup(a->value);
+		for (guint i = 0; i < p->records->len; i++) {
+			if (g_ptr_array_index(p->records, i) == r) {
+				dirty_mark(&p->dirty_new, i);
+				break;
+			}
+		}
 		return 0;
 	}
 
@@ -740,8 +1048,18 @@ static int mutate_delete(kvp_pool *p, const void *userdata)
 			continue;
 
 		/* Later records move up by one, as upstream does. */
+		dirty_mark_tail(&p->dirty_new, i);
+		g_hash_table_remove(p->index, key);
+		/* A later duplicate of the key is now the first. */
+		for (guint k = i + 1; p->has_duplicates && k < p->records->len; k++) {
+			kvp_record *dup = g_ptr_array_index(p->records, k);
+
+			if (strcmp(dup->key, key) == 0) {
+				g_hash_table_insert(p->index, dup->key, dup);
+				break;
+			}
+		}
 		g_ptr_array_remove_index(p->records, i);
-		rebuild_index(p);
 		return 0;
 	}
 

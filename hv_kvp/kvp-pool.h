@@ -14,16 +14,30 @@
  * and ctime in ns). Every change is written under an fcntl() write lock and
  * a flock() on the pool file (the upstream daemon uses the first, cloud-init
  * and azure-init the second), after re-reading what others appended, into
- * a temporary file in the same directory that is fsync()ed and renamed over
- * the pool, then the directory is fsync()ed. Reads take both locks shared.
+ * another file in the same directory that is fsync()ed and takes the
+ * pool's name, then the directory is fsync()ed. Reads take both locks shared.
+ *
+ * That other file is the spare, <pool>.spare: the pool file our previous
+ * write replaced, one version behind. A write brings it up to date by
+ * writing only the records changed since its version (tracked in memory:
+ * single records for SETs, everything from a position on for appends and
+ * DELETEs), cuts it to size, fsync()s it and exchanges it with the pool
+ * (renameat2(RENAME_EXCHANGE)); the replaced pool file is the next spare.
+ * The spare is used only under both its locks (taken without waiting long),
+ * when it is still at its name, as we left it or only appended to (its mtime
+ * is set to 0 after each write, so any other write shows), and when the pool
+ * file is the one we wrote. Otherwise, and on file systems without
+ * RENAME_EXCHANGE, a write is a full one: all records into a new temporary
+ * file, exchanged (or renamed) with the pool. A crash at any point leaves
+ * the pool file whole: the spare is never the pool while it is written.
  * Waiting for a lock is bounded (kvp_pool_set_lock_timeout(), 10 s by
  * default): a process that never lets go fails our read or write with
  * -ETIMEDOUT instead of hanging the daemon.
  *
  * The appender race: a writer that opened the pool before our rename and
- * waits for flock() appends to the old inode once we release the locks.
- * The old inode stays open after each write; records appended to it are
- * merged into the pool on the next kvp_pool_refresh() or write. A process
+ * waits for flock() appends to the old inode (the spare) once we release
+ * the locks. The old inode stays open after each write; records appended to
+ * it are merged into the pool on the next kvp_pool_refresh() or write. A process
  * that exits right after its write (the hv-kvp CLI) cannot do that: such a
  * record is lost, as it would be with the upstream daemon's truncating
  * rewrite.

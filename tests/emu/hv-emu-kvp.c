@@ -920,6 +920,84 @@ static uint64_t daemon_cpu_ns(pid_t pid)
 	return sum;
 }
 
+/* Sum of a "Name: N" field of /proc/PID/task/TID/status over the daemon's threads (or VmRSS etc.). */
+static uint64_t daemon_status_sum(pid_t pid, const char *field, bool all_threads)
+{
+	char path[64];
+	uint64_t sum = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+	size_t flen = strlen(field);
+
+	if (all_threads) {
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		d = opendir(path);
+	}
+	for (;;) {
+		char p[320], line[256];
+		FILE *f;
+
+		if (all_threads) {
+			if (!d || !(de = readdir(d)))
+				break;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(p, sizeof(p), "/proc/%d/task/%s/status", (int)pid, de->d_name);
+		} else
+			snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+		f = fopen(p, "re");
+		while (f && fgets(line, sizeof(line), f)) {
+			if (strncmp(line, field, flen) == 0 && line[flen] == ':')
+				sum += strtoull(line + flen + 1, NULL, 10);
+		}
+		if (f)
+			fclose(f);
+		if (!all_threads)
+			break;
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+static uint64_t daemon_switches(pid_t pid)
+{
+	return daemon_status_sum(pid, "voluntary_ctxt_switches", true) +
+	       daemon_status_sum(pid, "nonvoluntary_ctxt_switches", true);
+}
+
+/*
+ * Memory after the timed operations (resident set now and its peak), then
+ * the daemon's wake-ups (context switches of all its threads) while the host
+ * sends nothing for @idle_ms (after half a second to settle).
+ */
+static void bench_idle_report(pid_t pid, unsigned int records, unsigned int idle_ms)
+{
+	uint64_t rss = daemon_status_sum(pid, "VmRSS", false);
+	uint64_t hwm = daemon_status_sum(pid, "VmHWM", false);
+	struct timespec settle = {0, 500 * 1000000L};
+	struct timespec ts = {idle_ms / 1000, (long)(idle_ms % 1000) * 1000000L};
+	uint64_t s0, c0, t0, s1, c1, dt;
+
+	/* The last reply's own switches (back to poll() through the FUSE device) are not idleness. */
+	while (nanosleep(&settle, &settle) < 0 && errno == EINTR && !got_signal)
+		;
+	s0 = daemon_switches(pid);
+	c0 = daemon_cpu_ns(pid);
+	t0 = emu_now_ns();
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !got_signal)
+		;
+	s1 = daemon_switches(pid);
+	c1 = daemon_cpu_ns(pid);
+	dt = emu_now_ns() - t0;
+	emu_tl_raw(true,
+		   "B| op=IDLE records=%u rss_kb=%llu hwm_kb=%llu idle_s=%.2f "
+		   "wakeups_per_s=%.2f idle_cpu_us_per_s=%.2f",
+		   records, (unsigned long long)rss, (unsigned long long)hwm, (double)dt / 1e9,
+		   (double)(s1 - s0) * 1e9 / (double)(dt ? dt : 1),
+		   (double)(c1 - c0) / 1e3 * 1e9 / (double)(dt ? dt : 1));
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -945,9 +1023,12 @@ static void bench_report(struct kvp_emu *e, const char *op, unsigned int records
 /*
  * bench:RECORDS:COUNT on pool 1: seed RECORDS records, then COUNT SETs of
  * existing keys, COUNT GETs, COUNT ENUMERATEs of random indexes and
- * min(COUNT, RECORDS) DELETEs of distinct keys.
+ * min(COUNT, RECORDS) DELETEs of distinct keys. With IDLE_MS
+ * (bench:RECORDS:COUNT:IDLE_MS), then the daemon's memory and its wake-ups
+ * while nothing is asked for IDLE_MS.
  */
-static int run_bench(struct kvp_emu *e, unsigned int records, unsigned int count)
+static int run_bench(struct kvp_emu *e, unsigned int records, unsigned int count,
+		     unsigned int idle_ms)
 {
 	static const char *const names[] = {"SET", "GET", "ENUMERATE", "DELETE"};
 	uint64_t *lat = calloc(count ? count : 1, sizeof(*lat));
@@ -997,6 +1078,8 @@ static int run_bench(struct kvp_emu *e, unsigned int records, unsigned int count
 		bench_report(e, names[phase], records, lat, n, n_ok, emu_now_ns() - t0,
 			     daemon_cpu_ns(pid) - c0);
 	}
+	if (!e->broken && !got_signal && idle_ms)
+		bench_idle_report(pid, records, idle_ms);
 	free(lat);
 	return e->broken ? -ECHILD : 0;
 }
@@ -1577,12 +1660,13 @@ static int run_step(struct kvp_emu *e, const char *word)
 	} else if (IS("dump-pools") && !arg) {
 		st = dump_pools(e);
 	} else if (IS("bench") && arg) {
-		unsigned int records, count;
+		unsigned int records, count, idle_ms = 0;
 		char tail;
+		int n = sscanf(arg, "%u:%u:%u%c", &records, &count, &idle_ms, &tail);
 
-		if (sscanf(arg, "%u:%u%c", &records, &count, &tail) != 2)
+		if (n != 2 && n != 3)
 			return -EINVAL;
-		st = run_bench(e, records, count);
+		st = run_bench(e, records, count, idle_ms);
 	} else if (IS("fill") && !arg) {
 		st = fill_fs(e, true);
 	} else if (IS("unfill") && !arg) {
@@ -1766,7 +1850,8 @@ static void usage(FILE *f)
 	    "  remount-pools         stop the daemon, mount the --pools-on device again, start it\n"
 	    "  append:POOL:KEY=VALUE a record appended to the pool file (flock, like cloud-init)\n"
 	    "  dump-pools            every record of every pool file and a hash of each file\n"
-	    "  bench:RECORDS:COUNT   timed SET/GET/ENUMERATE/DELETE on pool 1 (\"B| \" lines)\n"
+	    "  bench:RECORDS:COUNT[:IDLE_MS]  timed SET/GET/ENUMERATE/DELETE on pool 1 (\"B| \"\n"
+	    "                        lines); then memory and wake-ups over IDLE_MS of idleness\n"
 	    "  sleep:MS\n",
 	    f);
 }

@@ -28,6 +28,7 @@
 #                    part of the read-only sysfs); a failure ends the run
 #   KVP_AFTER        dash commands run after it (their output is checked too)
 #   KVP_COPY         more executables to copy in, space separated (e.g. mount)
+#   KVP_SCRATCH_MIB  size of the sandbox's ext4 scratch fs at /mnt/fs0 (default 32)
 #
 # Prints hv-emu-kvp's output (transcript lines start with "T| ", bench lines
 # with "B| ", daemon output with "daemon| "). Exit status: hv-emu-kvp's, 77
@@ -116,7 +117,7 @@ exit \$rc"
 	copies+=(--copy "$emu" --copy "$(command -v dash)")
 	cmd=(/bin/dash -c "$script" sh "${cmd[@]:1}")
 fi
-"$sandbox" "${netns[@]}" --sysfs --count 1 --size 32 --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
+"$sandbox" "${netns[@]}" --sysfs --count 1 --size "${KVP_SCRATCH_MIB:-32}" --timeout "${KVP_TIMEOUT:-600}" "${copies[@]}" -- \
 	"${cmd[@]}" >"$out" 2>&1
 rc=$?
 [ -z "${KVP_OUT:-}" ] && cat "$out"

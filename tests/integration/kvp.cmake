@@ -214,12 +214,12 @@ set(kvp_bench_ours "")
 set(kvp_bench_expect "DELETE +100 upstream +20 +20 ")
 if(TARGET hv_kvp_daemon)
   set(kvp_bench_ours --ours $<TARGET_FILE:hv_kvp_daemon> --ours-args "${HV_KVP_OURS_ARGS}")
-  set(kvp_bench_expect "DELETE +100 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+\n*$")
+  set(kvp_bench_expect "DELETE +100 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+\nmemory +10 +RSS [0-9.]+, peak [0-9.]+\nmemory +100 +RSS [0-9.]+, peak [0-9.]+\n*$")
 endif()
 add_test(NAME bench-kvp-run-smoke
   COMMAND ${PROJECT_SOURCE_DIR}/tests/bench/run-kvp-bench.sh --build ${CMAKE_BINARY_DIR}
     --upstream ${HV_REFERENCE_KVP}
-    --records "10 100" --count 20 --out - ${kvp_bench_ours})
+    --records "10 100" --count 20 --idle 300 --out - ${kvp_bench_ours})
 set_tests_properties(bench-kvp-run-smoke PROPERTIES
   LABELS "bench;kvp" SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 300
   PASS_REGULAR_EXPRESSION "${kvp_bench_expect}")

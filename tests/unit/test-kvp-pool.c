@@ -636,6 +636,441 @@ static void test_late_append_to_replaced_inode(void **state)
 	assert_int_equal(kvp_pool_count(p), 5);
 }
 
+/* ---- the spare: incremental writes ------------------------------------ */
+
+/* What the file must hold: keys and values in file order, first occurrence wins. */
+typedef struct model {
+	GPtrArray *kv; /* char *: key, value, key, value... */
+} model;
+
+static void model_init(model *m)
+{
+	m->kv = g_ptr_array_new_with_free_func(g_free);
+}
+
+static void model_clear(model *m)
+{
+	g_ptr_array_unref(m->kv);
+}
+
+static guint model_len(const model *m)
+{
+	return m->kv->len / 2;
+}
+
+static int model_find(const model *m, const char *key)
+{
+	for (guint i = 0; i < model_len(m); i++)
+		if (strcmp(g_ptr_array_index(m->kv, 2 * i), key) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void model_append(model *m, const char *key, const char *value)
+{
+	g_ptr_array_add(m->kv, g_strdup(key));
+	g_ptr_array_add(m->kv, g_strdup(value));
+}
+
+static void model_set(model *m, const char *key, const char *value)
+{
+	int i = model_find(m, key);
+
+	if (i < 0) {
+		model_append(m, key, value);
+		return;
+	}
+	g_free(g_ptr_array_index(m->kv, 2 * i + 1));
+	m->kv->pdata[2 * i + 1] = g_strdup(value);
+}
+
+static bool model_delete(model *m, const char *key)
+{
+	int i = model_find(m, key);
+
+	if (i < 0)
+		return false;
+	g_ptr_array_remove_range(m->kv, 2 * (guint)i, 2);
+	return true;
+}
+
+static void assert_file_model(const char *path, const model *m)
+{
+	assert_file_records(path, (const char *const *)m->kv->pdata, model_len(m));
+}
+
+static ino_t ino_of(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return 0;
+	return st.st_ino;
+}
+
+/* Appends a record under flock(), like cloud-init, to @fd (opened earlier). */
+static void flock_append(int fd, const char *key, const char *value)
+{
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	append_raw(fd, key, value);
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+}
+
+/*
+ * Random SETs (new and existing keys), DELETEs, appends behind our back to
+ * the pool and to the file our last write replaced (now the spare), each
+ * followed by a check of the whole file against a model. Most writes must
+ * have gone through the spare (the pool's inode is the spare's before).
+ */
+static void test_spare_random_model(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autofree char *spare = path_in_dir(".kvp_pool_1.spare");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	g_autoptr(GRand) rnd = g_rand_new_with_seed(4242);
+	guint n_writes = 0, n_incremental = 0, next_key = 0;
+	model m;
+
+	model_init(&m);
+	for (int op = 0; op < 400; op++) {
+		guint what = g_rand_int_range(rnd, 0, 100);
+		char key[32], value[64];
+		ino_t spare_before = ino_of(spare);
+		bool wrote = false;
+
+		snprintf(value, sizeof(value), "value-%d-%u", op, g_rand_int(rnd));
+		if (what < 35 && model_len(&m) > 0) {
+			/* SET of an existing key */
+			guint i = g_rand_int_range(rnd, 0, (gint32)model_len(&m));
+
+			g_strlcpy(key, g_ptr_array_index(m.kv, 2 * i), sizeof(key));
+			assert_int_equal(kvp_pool_set(p, key, value), 0);
+			model_set(&m, key, value);
+			wrote = true;
+		} else if (what < 60) {
+			snprintf(key, sizeof(key), "k%u", next_key++);
+			assert_int_equal(kvp_pool_set(p, key, value), 0);
+			model_set(&m, key, value);
+			wrote = true;
+		} else if (what < 85 && model_len(&m) > 0) {
+			guint i = g_rand_int_range(rnd, 0, (gint32)model_len(&m));
+
+			g_strlcpy(key, g_ptr_array_index(m.kv, 2 * i), sizeof(key));
+			assert_int_equal(kvp_pool_delete(p, key), 0);
+			assert_true(model_delete(&m, key));
+			wrote = true;
+		} else if (what < 88) {
+			assert_int_equal(kvp_pool_delete(p, "no-such-key"), -ENOENT);
+		} else if (what < 93) {
+			/* Appended to the pool behind our back (a duplicate key at times). */
+			int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+			assert_true(fd >= 0);
+			if (model_len(&m) > 0 && g_rand_boolean(rnd))
+				g_strlcpy(key, g_ptr_array_index(m.kv, 0), sizeof(key));
+			else
+				snprintf(key, sizeof(key), "ext%d", op);
+			flock_append(fd, key, value);
+			close(fd);
+			model_append(&m, key, value);
+		} else {
+			/* Opened before our write, appended after it: lands in the spare. */
+			int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+			char late[32];
+
+			assert_true(fd >= 0);
+			snprintf(key, sizeof(key), "k%u", next_key++);
+			assert_int_equal(kvp_pool_set(p, key, value), 0);
+			model_set(&m, key, value);
+			snprintf(late, sizeof(late), "late%d", op);
+			flock_append(fd, late, "appended-late");
+			close(fd);
+			assert_int_equal(kvp_pool_refresh(p), 1);
+			model_append(&m, late, "appended-late");
+		}
+
+		if (wrote) {
+			n_writes++;
+			if (spare_before && ino_of(path) == spare_before)
+				n_incremental++;
+		}
+		assert_file_model(path, &m);
+		assert_true(kvp_pool_refresh(p) >= 0);
+		assert_int_equal(kvp_pool_count(p), model_len(&m));
+	}
+
+	print_message("%u writes, %u through the spare, %u records at the end\n", n_writes,
+		      n_incremental, model_len(&m));
+	assert_true(n_incremental * 10 >= n_writes * 7);
+	/* A new reader sees the same. */
+	{
+		g_autoptr(kvp_pool) q = kvp_pool_new(path, 0644);
+
+		assert_int_equal(kvp_pool_refresh(q), 1);
+		assert_int_equal(kvp_pool_count(q), model_len(&m));
+		assert_int_equal(kvp_pool_n_invalid(q), 0);
+	}
+	model_clear(&m);
+}
+
+/* How the spare is spoiled before the next write. */
+enum spoil {
+	SPOIL_REMOVED,
+	SPOIL_FOREIGN,    /* another file renamed to its name */
+	SPOIL_CUT,        /* truncated (a crash half-way through bringing it up to date) */
+	SPOIL_OVERWRITTEN, /* written in place, same size */
+	SPOIL_PARTIAL_APPEND, /* half a record appended */
+	SPOIL_RESTART,    /* written in place and the process started again */
+	_SPOIL_MAX,
+};
+
+static void spoil_spare(const char *spare, enum spoil how)
+{
+	uint8_t junk[REC];
+	int fd;
+
+	memset(junk, 'J', sizeof(junk));
+	switch (how) {
+	case SPOIL_REMOVED:
+		assert_int_equal(unlink(spare), 0);
+		break;
+	case SPOIL_FOREIGN: {
+		g_autofree char *other = g_strdup_printf("%s.other", spare);
+
+		fd = open(other, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		assert_true(fd >= 0);
+		append_raw(fd, "foreign", "record");
+		close(fd);
+		assert_int_equal(rename(other, spare), 0);
+		break;
+	}
+	case SPOIL_CUT:
+		assert_int_equal(truncate(spare, REC + 100), 0);
+		break;
+	case SPOIL_OVERWRITTEN:
+	case SPOIL_RESTART:
+		fd = open(spare, O_WRONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, junk, 100, 0), 100);
+		make_record(junk, "stale", "record");
+		assert_int_equal(pwrite(fd, junk, REC, 3 * REC), REC);
+		close(fd);
+		break;
+	case SPOIL_PARTIAL_APPEND:
+		fd = open(spare, O_WRONLY | O_APPEND | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, junk, 1000), 1000);
+		close(fd);
+		break;
+	case _SPOIL_MAX:
+		fail();
+	}
+}
+
+/*
+ * A spare that is missing, foreign, cut, changed or left by an earlier
+ * process is not trusted: the write is a full one and the file exactly right.
+ */
+static void test_spare_spoiled(void **state)
+{
+	for (int how = 0; how < _SPOIL_MAX; how++) {
+		g_autofree char *path = path_in_dir(".kvp_pool_1");
+		g_autofree char *spare = path_in_dir(".kvp_pool_1.spare");
+		kvp_pool *p = kvp_pool_new(path, 0644);
+		model m;
+
+		unlink(path);
+		unlink(spare);
+		model_init(&m);
+		for (int i = 0; i < 40; i++) {
+			char key[16], value[16];
+
+			snprintf(key, sizeof(key), "key%02d", i);
+			snprintf(value, sizeof(value), "v%d", i);
+			assert_int_equal(kvp_pool_set(p, key, value), 0);
+			model_set(&m, key, value);
+		}
+		/* One write behind the pool: key05 is stale in the spare. */
+		assert_int_equal(kvp_pool_set(p, "key05", "five"), 0);
+		model_set(&m, "key05", "five");
+		assert_true(g_file_test(spare, G_FILE_TEST_IS_REGULAR));
+
+		spoil_spare(spare, (enum spoil)how);
+		if (how == SPOIL_RESTART) {
+			kvp_pool_free(p);
+			p = kvp_pool_new(path, 0644);
+		}
+
+		assert_int_equal(kvp_pool_set(p, "key10", "ten"), 0);
+		model_set(&m, "key10", "ten");
+		assert_file_model(path, &m);
+		/* And the writes after it, through the new spare. */
+		assert_int_equal(kvp_pool_delete(p, "key00"), 0);
+		model_delete(&m, "key00");
+		assert_file_model(path, &m);
+		assert_int_equal(kvp_pool_set(p, "key20", "twenty"), 0);
+		model_set(&m, "key20", "twenty");
+		assert_int_equal(kvp_pool_set(p, "new", "n"), 0);
+		model_set(&m, "new", "n");
+		assert_file_model(path, &m);
+		kvp_pool_free(p);
+		model_clear(&m);
+	}
+}
+
+/* Someone holds a lock on the spare: a full write, no waiting for it. */
+static void test_spare_locked_by_other(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autofree char *spare = path_in_dir(".kvp_pool_1.spare");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "3", "b", "2" };
+	ino_t spare_ino;
+	gint64 t0;
+	int fd;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	spare_ino = ino_of(spare);
+	fd = open(spare, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_SH), 0);
+	t0 = g_get_monotonic_time();
+	assert_int_equal(kvp_pool_set(p, "a", "3"), 0);
+	assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC);
+	assert_true(ino_of(path) != spare_ino);
+	assert_file_records(path, want, 2);
+	close(fd);
+}
+
+/* The spare renamed back over the pool by hand: read as the pool, no wait for our own lock. */
+static void test_spare_moved_back(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autofree char *spare = path_in_dir(".kvp_pool_1.spare");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	static const char *const want[] = { "a", "1", "c", "3" };
+	gint64 t0;
+
+	assert_int_equal(kvp_pool_set(p, "a", "1"), 0);
+	assert_int_equal(kvp_pool_set(p, "b", "2"), 0);
+	/* The spare holds the version before "b". */
+	assert_int_equal(rename(spare, path), 0);
+	t0 = g_get_monotonic_time();
+	assert_int_equal(kvp_pool_set(p, "c", "3"), 0);
+	assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC);
+	assert_file_records(path, want, 2);
+	assert_int_equal(kvp_pool_refresh(p), 0);
+	assert_int_equal(kvp_pool_count(p), 2);
+}
+
+/*
+ * SIGKILL during a burst of writes (SETs of new and existing keys,
+ * DELETEs, into a pool big enough for a write to take a while): the pool
+ * file is whole and holds every acknowledged change.
+ */
+static void test_kill_during_writes(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+
+	for (int round = 0; round < 8; round++) {
+		int pipefd[2], status;
+		guint last = 0;
+		bool any = false;
+		pid_t pid;
+
+		{
+			int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+			assert_true(fd >= 0);
+			for (int i = 0; i < 300; i++) {
+				char key[16];
+
+				snprintf(key, sizeof(key), "seed%03d", i);
+				append_raw(fd, key, "initial");
+			}
+			close(fd);
+		}
+
+		assert_int_equal(pipe(pipefd), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			kvp_pool *p = kvp_pool_new(path, 0644);
+
+			close(pipefd[0]);
+			for (guint i = 0;; i++) {
+				char key[16], value[16];
+				int r;
+
+				snprintf(value, sizeof(value), "v%u", i);
+				if (i % 3 == 0) {
+					snprintf(key, sizeof(key), "new%u", i);
+					r = kvp_pool_set(p, key, value);
+				} else if (i % 3 == 1) {
+					snprintf(key, sizeof(key), "seed%03u", (i * 7) % 300);
+					r = kvp_pool_set(p, key, value);
+				} else {
+					snprintf(key, sizeof(key), "new%u", i - 2);
+					r = kvp_pool_delete(p, key);
+				}
+				if (r < 0 || write(pipefd[1], &i, sizeof(i)) != sizeof(i))
+					_exit(1);
+			}
+		}
+
+		close(pipefd[1]);
+		/* Some acknowledged writes, then the kill at a moment that varies. */
+		for (int n = 0; n < 20 + round * 7; n++) {
+			assert_int_equal(read(pipefd[0], &last, sizeof(last)), sizeof(last));
+			any = true;
+		}
+		g_usleep(g_random_int_range(0, 3000));
+		kill(pid, SIGKILL);
+		while (read(pipefd[0], &last, sizeof(last)) == sizeof(last))
+			;
+		close(pipefd[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		assert_true(any);
+
+		{
+			g_autoptr(kvp_pool) q = kvp_pool_new(path, 0644);
+			guint inflight = last + 1;
+
+			assert_int_equal(kvp_pool_refresh(q), 1);
+			assert_int_equal(kvp_pool_n_invalid(q), 0);
+			assert_int_equal(kvp_pool_trailing_bytes(q), 0);
+			for (guint i = 0; i <= inflight; i++) {
+				char key[16], value[16];
+				const char *got;
+
+				if (i % 3 == 0) {
+					snprintf(key, sizeof(key), "new%u", i);
+					got = kvp_pool_lookup(q, key);
+					if (i + 2 < inflight && i < inflight)
+						assert_null(got);
+					else if (i + 2 > inflight && i < inflight)
+						assert_non_null(got);
+				} else if (i % 3 == 1 && i < inflight) {
+					guint last_for_key = i;
+
+					/* The value of the last acknowledged SET of this key, or the one in flight. */
+					for (guint j = i + 3; j <= inflight; j += 3)
+						if ((j * 7) % 300 == (i * 7) % 300)
+							last_for_key = j;
+					if (last_for_key != i)
+						continue;
+					snprintf(key, sizeof(key), "seed%03u", (i * 7) % 300);
+					snprintf(value, sizeof(value), "v%u", i);
+					assert_non_null(kvp_pool_lookup(q, key));
+					assert_string_equal(kvp_pool_lookup(q, key), value);
+				}
+			}
+		}
+	}
+}
+
 static void test_pools_open_creates_five(void **state)
 {
 	g_autofree char *sub = path_in_dir("var/lib/hyperv");
@@ -706,6 +1141,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_append_to_replaced_inode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pools_open_creates_five, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_random_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_spoiled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_locked_by_other, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_moved_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
 	};
 
 	hv_log_setup("test-kvp-pool", HV_LOG_TARGET_STDERR, false);
