@@ -502,6 +502,46 @@ int kvp_pool_create_file(kvp_pool *p)
 }
 
 /*
+ * Removes the temporary files a writer killed mid-write left next to the
+ * pool (<pool>.tmp-XXXXXX: only written under the exclusive lock, so none
+ * is in use while we hold it). Returns how many were removed.
+ */
+int kvp_pool_remove_leftovers(kvp_pool *p)
+{
+	g_autofree char *dir = g_path_get_dirname(p->path);
+	g_autofree char *base = g_path_get_basename(p->path);
+	g_autofree char *prefix = g_strconcat(base, ".tmp-", NULL);
+	g_autoptr(GDir) d = NULL;
+	hv_autofd int fd = -1;
+	const char *name;
+	int r, n = 0;
+
+	r = open_locked(p, true, false, &fd, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+
+	d = g_dir_open(dir, 0, NULL);
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree char *path = NULL;
+
+		if (!g_str_has_prefix(name, prefix) || strlen(name) != strlen(prefix) + 6)
+			continue;
+		path = g_build_filename(dir, name, NULL);
+		if (unlink(path) == 0) {
+			g_info("%s: removed %s, left by a write that was interrupted", p->path,
+			       name);
+			n++;
+		} else if (errno != ENOENT) {
+			g_warning("%s: failed to remove the leftover %s: %m", p->path, name);
+		}
+	}
+	unlock_fd(fd);
+	return n;
+}
+
+/*
  * Records appended to the inode our last write replaced (a writer that had
  * opened the pool before the rename and waited for the lock). Adds them to
  * @out; 0 when there are none. @locked: we hold both locks on it already.
@@ -1110,6 +1150,10 @@ int kvp_pools_open(const char *dir, mode_t mode, bool create, kvp_pools **ret)
 			if (r < 0)
 				return hv_log_errno(r, "Failed to create the pool file %s: %m",
 						    path);
+			r = kvp_pool_remove_leftovers(pools->pool[i]);
+			if (r < 0)
+				hv_log_errno(r, "%s: failed to look for leftover temporary files: %m",
+					     path);
 		}
 
 		r = kvp_pool_refresh(pools->pool[i]);

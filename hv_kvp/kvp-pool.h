@@ -92,6 +92,12 @@ void kvp_pool_set_lock_timeout(kvp_pool *p, unsigned int timeout_ms);
 int kvp_pool_create_file(kvp_pool *p);
 
 /*
+ * Removes the temporary files (<pool>.tmp-XXXXXX) of writes that were killed
+ * part-way, under the exclusive lock. How many, or -errno.
+ */
+int kvp_pool_remove_leftovers(kvp_pool *p);
+
+/*
  * Re-reads the file if it changed since the last read (a missing file is an
  * empty pool), and merges records appended to the inode our last write
  * replaced. 1: re-read, 0: unchanged, -errno on failure (the records in

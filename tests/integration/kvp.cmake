@@ -118,7 +118,7 @@ if(TARGET hv_kvp_daemon)
   # (hv-emu-kvp kill-burst), and the daemon serves afterwards.
   hv_add_kvp_test(kvp-ours-sigkill-burst DAEMON ${HV_KVP} ARGS "${HV_KVP_OURS_ARGS}"
     EMU_ARGS --quiet
-    EXPECT "^T\\| kill-burst pool 1: 200 SETs, 40 daemons killed, [0-9]+ acknowledged, 0 of them missing, [0-9]+ unacknowledged present, [0-9]+ records, 0 malformed$@@^T\\| [0-9]+ GET pool=1 key='after' status=0x00000000 rvalue='ok'$@@^hv-emu-kvp: DONE"
+    EXPECT "^T\\| kill-burst pool 1: 200 SETs, 40 daemons killed, [0-9]+ acknowledged, 0 of them missing, [0-9]+ unacknowledged present, [0-9]+ records, 0 malformed$@@^T\\| [0-9]+ GET pool=1 key='after' status=0x00000000 rvalue='ok'$@@kill-burst: 0 temporary files left@@^hv-emu-kvp: DONE"
     REJECT "partial record"
     STEPS seed:1:1000 kill-burst:1:200:5 set:1:after=ok get:1:after)
 

@@ -406,6 +406,37 @@ static void test_empty_and_missing(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 }
 
+/* A writer killed mid-write leaves <pool>.tmp-XXXXXX: removed at start-up, nothing else. */
+static void test_remove_leftovers(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autofree char *tmp1 = g_strconcat(path, ".tmp-AbC123", NULL);
+	g_autofree char *tmp2 = g_strconcat(path, ".tmp-zzzzzz", NULL);
+	g_autofree char *other = path_in_dir(".kvp_pool_2.tmp-AbC123");
+	g_autofree char *longer = g_strconcat(path, ".tmp-AbC1234", NULL);
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+
+	(void)state;
+	/* No pool file yet: nothing to do. */
+	assert_int_equal(kvp_pool_remove_leftovers(p), 0);
+	assert_int_equal(kvp_pool_create_file(p), 0);
+	assert_int_equal(kvp_pool_set(p, "k", "v"), 0);
+	assert_true(g_file_set_contents(tmp1, "x", 1, NULL));
+	assert_true(g_file_set_contents(tmp2, "y", 1, NULL));
+	assert_true(g_file_set_contents(other, "z", 1, NULL));
+	assert_true(g_file_set_contents(longer, "w", 1, NULL));
+	assert_int_equal(kvp_pool_remove_leftovers(p), 2);
+	assert_false(g_file_test(tmp1, G_FILE_TEST_EXISTS));
+	assert_false(g_file_test(tmp2, G_FILE_TEST_EXISTS));
+	/* Another pool's and a name that is not ours stay. */
+	assert_true(g_file_test(other, G_FILE_TEST_EXISTS));
+	assert_true(g_file_test(longer, G_FILE_TEST_EXISTS));
+	assert_int_equal(kvp_pool_refresh(p), 0);
+	assert_string_equal(kvp_pool_lookup(p, "k"), "v");
+	g_unlink(other);
+	g_unlink(longer);
+}
+
 static void test_utf8(void **state)
 {
 	g_autofree char *path = path_in_dir(".kvp_pool_1");
@@ -1133,6 +1164,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unterminated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_leftovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_only_on_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_merges_concurrent_append, setup, teardown),
