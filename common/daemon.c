@@ -238,6 +238,18 @@ static void daemon_clear(hv_daemon *d)
 	g_clear_pointer(&d->log_target, g_free);
 }
 
+guint hv_unix_fd_add_direct(int fd, GIOCondition cond, GUnixFDSourceFunc func, gpointer data)
+{
+	GSource *src = g_unix_fd_source_new(fd, cond);
+	guint id;
+
+	g_source_set_callback(src, G_SOURCE_FUNC(func), data, NULL);
+	g_source_set_can_recurse(src, TRUE);
+	id = g_source_attach(src, NULL);
+	g_source_unref(src);
+	return id;
+}
+
 int hv_daemon_main(const hv_daemon_ops *ops, int argc, char **argv)
 {
 	hv_daemon d = { .ops = ops, .exit_code = HV_EXIT_OK };

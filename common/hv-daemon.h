@@ -10,6 +10,7 @@
 #pragma once
 
 #include <glib.h>
+#include <glib-unix.h>
 
 #include "hv-config.h"
 
@@ -54,3 +55,11 @@ const char *hv_daemon_get_runtime_dir(const hv_daemon *d);
 const char *hv_daemon_get_name(const hv_daemon *d);
 /* Ends the main loop with @exit_code. */
 void hv_daemon_quit(hv_daemon *d, int exit_code);
+
+/*
+ * g_unix_fd_add() for a device fd whose handler never runs the main loop
+ * itself: the source may recurse, so GLib does not take the fd out of the
+ * poll set and put it back around every dispatch (two eventfd wake-ups and
+ * one more poll() per request; one more round trip on a FUSE device).
+ */
+guint hv_unix_fd_add_direct(int fd, GIOCondition cond, GUnixFDSourceFunc func, gpointer data);

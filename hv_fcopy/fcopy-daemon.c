@@ -435,8 +435,9 @@ static int open_transport(fcopy_daemon *f)
 	if (r < 0)
 		return r;
 
-	f->io_source =
-	    g_unix_fd_add(f->transport->fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_readable, f);
+	/* on_readable() never runs the main loop itself. */
+	f->io_source = hv_unix_fd_add_direct(f->transport->fd, G_IO_IN | G_IO_ERR | G_IO_HUP,
+					     on_readable, f);
 	g_info("Registered with the FCOPY driver on %s (transport %s, driver version %u)",
 	       f->transport->device, f->adapter->name, f->transport->version);
 	hv_notify_status("Idle; registered on %s", f->transport->device);

@@ -249,21 +249,9 @@ static int open_transport(kvp_daemon *k)
 	if (r < 0)
 		return r;
 
-	{
-		/*
-		 * Recursion allowed: GLib does not block the source around each
-		 * dispatch, which takes its fd out of the poll set and puts it
-		 * back (two eventfd wake-ups and one more poll() per request).
-		 * on_readable() never runs the main loop itself.
-		 */
-		GSource *src = g_unix_fd_source_new(k->transport->fd,
-						    G_IO_IN | G_IO_ERR | G_IO_HUP);
-
-		g_source_set_callback(src, G_SOURCE_FUNC(on_readable), k, NULL);
-		g_source_set_can_recurse(src, TRUE);
-		k->io_source = g_source_attach(src, NULL);
-		g_source_unref(src);
-	}
+	/* on_readable() never runs the main loop itself. */
+	k->io_source = hv_unix_fd_add_direct(k->transport->fd, G_IO_IN | G_IO_ERR | G_IO_HUP,
+					     on_readable, k);
 	g_info("Registered with the KVP driver on %s (transport %s, driver version '%s')",
 	       k->transport->device, k->transport->ops->name, driver_version);
 	if (k->provider && k->provider->driver_version)

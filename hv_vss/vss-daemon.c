@@ -670,8 +670,9 @@ static int open_transport(vss_daemon *v)
 	if (r < 0)
 		return r;
 
-	v->io_source = g_unix_fd_add(v->transport->fd, G_IO_IN | G_IO_ERR | G_IO_HUP, on_readable,
-				     v);
+	/* on_readable() never runs the main loop itself. */
+	v->io_source = hv_unix_fd_add_direct(v->transport->fd, G_IO_IN | G_IO_ERR | G_IO_HUP,
+					     on_readable, v);
 	if (v->transport->legacy_registered)
 		g_info("Registered with the VSS driver on %s (transport %s, legacy driver protocol "
 		       "%u: no answer to REGISTER1 within %d ms, registered with REGISTER)",
