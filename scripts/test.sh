@@ -9,7 +9,8 @@
 #  3. build-fuzz/: the libFuzzer targets (clang), each replaying its corpus
 #     and regression inputs, then fuzzing for HV_FUZZ_SECONDS (8) seconds.
 # Arguments go to ctest in stage 1 only (e.g. -R vss-backup).
-# HV_TEST_STAGES picks stages (default "normal asan fuzz").
+# HV_TEST_STAGES picks stages (default "normal asan fuzz"); HV_TEST_JOBS how
+# many tests run at once (default: one per CPU).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/scripts/deps.sh" || exit 1
@@ -17,6 +18,11 @@ bash "$top/scripts/deps.sh" || exit 1
 bash "$top/tests/packaging/deps.sh" || exit 1
 
 stages=${HV_TEST_STAGES:-normal asan fuzz}
+# Tests in parallel, one per CPU: most wait on I/O, FUSE or timers. The ones
+# that must run alone (package installs, benchmarks, the KVP runs that time
+# requests) are RUN_SERIAL; every sandbox has its own mount, pid and (for the
+# connector) network namespace. HV_TEST_JOBS=1 runs them one at a time.
+jobs=${HV_TEST_JOBS:-$(nproc)}
 failed=()
 times=()
 
@@ -33,7 +39,7 @@ run_stage() {
 stage_normal() {
 	local build
 	build=$(bash "$top/scripts/build.sh") || return 1
-	(cd "$build" && ctest --output-on-failure --timeout 300 "$@")
+	(cd "$build" && ctest --output-on-failure --timeout 300 -j"$jobs" "$@")
 }
 
 stage_asan() {
@@ -44,7 +50,7 @@ stage_asan() {
 	# first error ends it. hv-sandbox passes these into the sandbox.
 	export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=23:detect_stack_use_after_return=1
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-	(cd "$build" && ctest --output-on-failure --timeout 300 -L 'unit|emu|cli|integration')
+	(cd "$build" && ctest --output-on-failure --timeout 300 -j"$jobs" -L 'unit|emu|cli|integration')
 }
 
 stage_fuzz() {
@@ -60,7 +66,7 @@ stage_fuzz() {
 		-DHV_FUZZ_SECONDS="${HV_FUZZ_SECONDS:-8}" >/dev/null || return 1
 	cmake --build "$build" -j"$(nproc)" --target hv-fuzz-all -- --no-print-directory \
 		>/dev/null || return 1
-	(cd "$build" && ctest --output-on-failure -L fuzz)
+	(cd "$build" && ctest --output-on-failure -j"$jobs" -L fuzz)
 }
 
 for stage in $stages; do
