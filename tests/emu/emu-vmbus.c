@@ -84,6 +84,25 @@ static void release(emu_vmbus *v)
 	v->stats.releases++;
 }
 
+/*
+ * The host closes the guest's interrupt channel so that the guest reads an
+ * end of file: shut down first (nothing more can arrive), read what is
+ * queued, then close; closing with unread signals would make the guest see
+ * ECONNRESET instead.
+ */
+static void hang_up(emu_vmbus *v)
+{
+	int32_t one;
+
+	if (v->fd < 0)
+		return;
+	shutdown(v->fd, SHUT_RDWR);
+	while (recv(v->fd, &one, sizeof(one), MSG_DONTWAIT) > 0)
+		;
+	close(v->fd);
+	v->fd = -1;
+}
+
 static int path_in(const emu_vmbus *v, const char *name, char *buf, size_t size)
 {
 	if ((size_t)snprintf(buf, size, "%s/%s", v->dir, name) >= size)
@@ -194,8 +213,7 @@ void emu_vmbus_free(emu_vmbus *v)
 	if (!v)
 		return;
 
-	if (v->fd >= 0)
-		close(v->fd);
+	hang_up(v);
 	if (v->listen_fd >= 0)
 		close(v->listen_fd);
 	if (v->map)
@@ -315,9 +333,7 @@ int emu_vmbus_reset(emu_vmbus *v)
 	 */
 	drop_replies(v);
 	r = map_ring(v, ring_size);
-	if (v->fd >= 0)
-		close(v->fd);
-	v->fd = -1;
+	hang_up(v);
 	v->guest_gone = false;
 	if (r < 0)
 		return r;
