@@ -312,8 +312,8 @@ static pid_t test_restart_and_reset(emu_vmbus *v, pid_t pid)
 	r = emu_vmbus_post(v, "x", 1, 78, 0, NULL);
 	check(r == 0 || r == -EPIPE, "posting to a killed guest does not block (r=%d)", r);
 	r = emu_vmbus_wait_gone(v, TIMEOUT_MS);
-	check(r == 0 && st->releases == 1, "the killed guest's channel was released (r=%d, %u)",
-	      r, st->releases);
+	check(r == 0 && st->releases == 1, "the killed guest's channel was released (r=%d, %u)", r,
+	      st->releases);
 	check(!emu_vmbus_connected(v) && rx->hdr->write_index == 0 && rx->hdr->read_index == 0 &&
 		  tx->hdr->write_index == 0 && tx->hdr->read_index == 0 &&
 		  hv_ring_interrupt_masked(rx) && !hv_ring_interrupt_masked(tx),
