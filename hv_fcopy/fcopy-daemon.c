@@ -693,6 +693,15 @@ static int fcopy_init(hv_daemon *d, void **ret_self)
 				   why ? why : "unsupported transport");
 		goto fail;
 	}
+	if (entry->kind == HV_TRANSPORT_UIO && f->cfg.transport == HV_TRANSPORT_AUTO) {
+		/*
+		 * The device the probe found: after a rescind (the host reset
+		 * the channel) the offer that follows may bring another uioN,
+		 * so a reopen looks it up again.
+		 */
+		f->transport->sysfs_root = sysfs_root;
+		f->transport->uio_rediscover = true;
+	}
 	f->buf = g_malloc0(f->adapter->max_msg);
 
 	g_info("Using the %s transport on %s (%s); files mode %04o, directories %04o, %s",

@@ -96,6 +96,12 @@ struct hv_transport {
 	const char *sysfs_root;      /* NULL: "/sys"; not copied, must outlive open() */
 	const char *dev_root;        /* NULL: "/dev"; not copied */
 	bool uio_signal_always;      /* signal the host after every send (upstream does) */
+	/*
+	 * Look the device up in sysfs at every open, not only while device is
+	 * "uio:sysfs" (set by open when it was): a channel the host rescinds
+	 * and offers again is a new device, maybe another /dev/uioN.
+	 */
+	bool uio_rediscover;
 	uint64_t last_trans_id;      /* of the last packet received; echoed by send */
 	unsigned int n_signals;      /* signals (write 1) sent to the host */
 	unsigned int n_interrupts;   /* interrupt notifications consumed */

@@ -262,7 +262,9 @@ static int open_uio_dev(hv_transport *t, uio_priv *p)
 	char *dev;
 	int r;
 
-	if (strcmp(t->device, "uio:sysfs") == 0) {
+	if (strcmp(t->device, "uio:sysfs") == 0)
+		t->uio_rediscover = true;
+	if (t->uio_rediscover) {
 		r = hv_uio_discover(t->sysfs_root, t->service->uio_instance_guid,
 				    t->service->uio_class_guid, name, sizeof(name), t->open_why,
 				    sizeof(t->open_why));

@@ -7,7 +7,10 @@
  * length it saw. Covers negotiation (offers with unsupported versions,
  * refusals, malformed counts), thousands of round trips that wrap both
  * rings, a burst that fills the host -> guest ring and the guest -> host
- * ring, and the guest seeing the host go away. TAP output; needs no root.
+ * ring, a guest killed and another one opening the channel (reset headers,
+ * negotiation again), a host reset of the channel (the guest sees the end
+ * of its interrupt fd and reopens), and the guest seeing the host go away.
+ * TAP output; needs no root.
  */
 #include <errno.h>
 #include <poll.h>
@@ -48,8 +51,11 @@ static void check(bool ok, const char *fmt, ...)
 	fflush(stdout);
 }
 
-/* The guest: a minimal IC service on the real transport code. Exit 0 when the host leaves. */
-static int guest_main(const char *device)
+/*
+ * The guest: a minimal IC service on the real transport code. When the host
+ * closes the channel it reopens, reopens times; then it exits 0.
+ */
+static int guest_main(const char *device, int reopens)
 {
 	static const hv_service svc = {
 	    .name = "fcopy",
@@ -72,11 +78,12 @@ static int guest_main(const char *device)
 	}
 
 	/* Drain first (packets posted before interrupts were on raise none), then poll. */
-	for (bool first = true;; first = false) {
+	for (bool first = true;;) {
 		struct pollfd p = {.fd = t->fd, .events = POLLIN};
 		ssize_t n;
 
 		r = first ? 1 : poll(&p, 1, TIMEOUT_MS);
+		first = false;
 		if (r == 0) {
 			fprintf(stderr, "guest: no interrupt for %d ms\n", TIMEOUT_MS);
 			return 12;
@@ -104,6 +111,17 @@ static int guest_main(const char *device)
 				return 15;
 		}
 
+		if (n == -EPIPE && reopens-- > 0) {
+			/* what the daemon does: close, reopen (the host may be setting up) */
+			hv_transport_close(t);
+			for (int i = 0; (r = hv_transport_open(t)) < 0; i++) {
+				if (i == 500)
+					return 17;
+				usleep(10000);
+			}
+			first = true;
+			continue;
+		}
 		if (n == -EPIPE) {
 			hv_transport_free(t);
 			return 0;
@@ -236,6 +254,98 @@ static void test_guest_ignores_nothing_when_idle(emu_vmbus *v)
 	check(n == -ETIMEDOUT, "an idle guest sends nothing unasked (r=%zd)", n);
 }
 
+/* One FCOPY-typed round trip on the current channel. */
+static bool one_round_trip(emu_vmbus *v)
+{
+	uint8_t body[64], back[72];
+	uint32_t status = 0;
+	ssize_t n;
+
+	fill(body, sizeof(body), 7);
+	n = emu_vmbus_request(v, HV_ICMSGTYPE_FCOPY, HV_IC_FCOPY_SRV_VERSION, body, sizeof(body),
+			      TIMEOUT_MS, &status, back, sizeof(back), NULL);
+	/* the body comes back padded to the packet's 8-byte multiple */
+	return n >= (ssize_t)sizeof(body) && status == (uint32_t)n &&
+	       memcmp(back, body, sizeof(body)) == 0;
+}
+
+static bool negotiates(emu_vmbus *v)
+{
+	const uint32_t fw[] = {HV_IC_VERSION(3, 0)}, srv[] = {HV_IC_VERSION(1, 1)};
+	uint32_t f = 0, s = 0;
+
+	return emu_vmbus_negotiate(v, fw, 1, srv, 1, TIMEOUT_MS, &f, &s) == 0 &&
+	       f == HV_IC_VERSION(3, 0) && s == HV_IC_VERSION(1, 1);
+}
+
+static pid_t start_guest(emu_vmbus *v, int reopens)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		alarm(120);
+		_exit(guest_main(emu_vmbus_device(v), reopens));
+	}
+	return pid;
+}
+
+/*
+ * The guest is killed (a daemon restarted by systemd): the channel is
+ * released, the headers reset, and the next guest is taken and negotiates.
+ * Then the host resets the channel: the guest reopens and negotiates again.
+ * Returns the second guest's pid (-1 if none).
+ */
+static pid_t test_restart_and_reset(emu_vmbus *v, pid_t pid)
+{
+	const emu_vmbus_stats *st = emu_vmbus_get_stats(v);
+	hv_ring *rx = emu_vmbus_rx(v), *tx = emu_vmbus_tx(v);
+	int r, status = 0;
+
+	/* something unread in RX, so that the reset has indices to clear */
+	r = emu_vmbus_post(v, "stale!!!", 8, 77, TIMEOUT_MS, NULL);
+	check(r == 0, "a packet left unread in RX (r=%d)", r);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+
+	r = emu_vmbus_post(v, "x", 1, 78, 0, NULL);
+	check(r == 0 || r == -EPIPE, "posting to a killed guest does not block (r=%d)", r);
+	r = emu_vmbus_wait_gone(v, TIMEOUT_MS);
+	check(r == 0 && st->releases == 1, "the killed guest's channel was released (r=%d, %u)", r,
+	      st->releases);
+	check(!emu_vmbus_connected(v) && rx->hdr->write_index == 0 && rx->hdr->read_index == 0 &&
+		  tx->hdr->write_index == 0 && tx->hdr->read_index == 0 &&
+		  hv_ring_interrupt_masked(rx) && !hv_ring_interrupt_masked(tx),
+	      "headers as after open: indices 0, RX masked, TX not");
+	r = emu_vmbus_post(v, "x", 1, 79, 0, NULL);
+	check(r == -EPIPE, "no guest: posting says -EPIPE (r=%d)", r);
+
+	pid = start_guest(v, 1);
+	if (pid < 0)
+		return -1;
+	r = emu_vmbus_accept(v, TIMEOUT_MS);
+	check(r == 0 && st->opens == 2, "a second guest opened the channel (r=%d, opens %u)", r,
+	      st->opens);
+	if (r < 0)
+		return pid;
+	check(negotiates(v), "the second guest negotiates 3.0 / 1.1 again");
+	check(one_round_trip(v), "a round trip with the second guest (no stale packet)");
+
+	r = emu_vmbus_reset(v);
+	check(r == 0 && !emu_vmbus_connected(v), "the host reset the channel (r=%d)", r);
+	check(emu_vmbus_post(v, "x", 1, 80, 0, NULL) == -ENOTCONN,
+	      "posting before the guest reopens: -ENOTCONN");
+	r = emu_vmbus_accept(v, TIMEOUT_MS);
+	check(r == 0 && st->opens == 3, "the guest reopened after the reset (r=%d, opens %u)", r,
+	      st->opens);
+	if (r < 0)
+		return pid;
+	check(negotiates(v), "negotiation again on the reset channel");
+	check(one_round_trip(v), "a round trip on the reset channel");
+	return pid;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/emu-vmbus-XXXXXX";
@@ -256,15 +366,10 @@ int main(void)
 		return 1;
 	}
 
-	fflush(stdout);
-	pid = fork();
+	pid = start_guest(v, 0);
 	if (pid < 0) {
 		perror("fork");
 		return 1;
-	}
-	if (pid == 0) {
-		alarm(120);
-		_exit(guest_main(emu_vmbus_device(v)));
 	}
 
 	/* Only signals wake the host: a lost wake-up either way fails a check by timeout. */
@@ -276,13 +381,14 @@ int main(void)
 		test_round_trips(v);
 		test_full_rings(v);
 		test_guest_ignores_nothing_when_idle(v);
+		pid = test_restart_and_reset(v, pid);
 	}
 
 	/* The host goes away: the guest's recv sees -EPIPE and it exits 0. */
 	emu_vmbus_free(v);
-	for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+	for (int i = 0; pid > 0 && i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
 		emu_sleep_ms(10);
-	if (status == -1) {
+	if (status == -1 && pid > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 	}

@@ -43,10 +43,114 @@ struct emu_vmbus {
 	emu_vmbus_stats stats;
 };
 
+static void drop_replies(emu_vmbus *v)
+{
+	while (v->head) {
+		reply *n = v->head->next;
+
+		free(v->head);
+		v->head = n;
+	}
+	v->tail = NULL;
+}
+
+/*
+ * The ring headers as a channel open leaves them: hv_ringbuffer_init()
+ * (__vmbus_open() via vmbus_connect_ring()) sets both indices to 0 and
+ * keeps the pending-send feature; hv_uio_open() then masks the inbound
+ * ring. The data areas keep whatever was there, as the kernel's pages do.
+ */
+static void reset_rings(emu_vmbus *v)
+{
+	hv_ring_init(&v->tx);
+	hv_ring_init(&v->rx);
+	hv_ring_set_interrupt_mask(&v->rx, true);
+}
+
+/*
+ * The guest closed its end (a daemon that exited or was killed):
+ * hv_uio_release() on the last close calls vmbus_disconnect_ring(), which
+ * closes the channel towards the host; the host forgets what it had read
+ * and not yet taken. The next open starts from reset headers.
+ */
+static void release(emu_vmbus *v)
+{
+	if (v->fd >= 0)
+		close(v->fd);
+	v->fd = -1;
+	v->guest_gone = true;
+	drop_replies(v);
+	reset_rings(v);
+	v->stats.releases++;
+}
+
+/*
+ * The host closes the guest's interrupt channel so that the guest reads an
+ * end of file: shut down first (nothing more can arrive), read what is
+ * queued, then close; closing with unread signals would make the guest see
+ * ECONNRESET instead.
+ */
+static void hang_up(emu_vmbus *v)
+{
+	int32_t one;
+
+	if (v->fd < 0)
+		return;
+	shutdown(v->fd, SHUT_RDWR);
+	while (recv(v->fd, &one, sizeof(one), MSG_DONTWAIT) > 0)
+		;
+	close(v->fd);
+	v->fd = -1;
+}
+
 static int path_in(const emu_vmbus *v, const char *name, char *buf, size_t size)
 {
 	if ((size_t)snprintf(buf, size, "%s/%s", v->dir, name) >= size)
 		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * A fresh ring file: what the VMBus core gives a channel when it is offered
+ * (vmbus_alloc_ring() at probe: new memory) and opened (hv_ringbuffer_init():
+ * indices 0), then hv_uio_open(): the inbound ring masked until the guest
+ * unmasks it. Unlinked first, so that a guest still mapping the old file
+ * (a reset: the rescinded device's memory) writes where nobody looks.
+ */
+static int map_ring(emu_vmbus *v, size_t ring_size)
+{
+	char path[PATH_MAX];
+	uint8_t *map;
+	int fd, r;
+
+	r = path_in(v, HV_UIO_EMU_RING_FILE, path, sizeof(path));
+	if (r < 0)
+		return r;
+	unlink(path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)(2 * ring_size)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	map = mmap(NULL, 2 * ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r = -errno;
+	close(fd);
+	if (map == MAP_FAILED)
+		return r;
+
+	if (v->map)
+		munmap(v->map, v->map_size);
+	v->map = map;
+	v->map_size = 2 * ring_size;
+	r = hv_ring_attach(&v->tx, v->map, ring_size);
+	if (r == 0)
+		r = hv_ring_attach(&v->rx, v->map + ring_size, ring_size);
+	if (r < 0)
+		return r;
+	reset_rings(v);
 	return 0;
 }
 
@@ -55,7 +159,7 @@ int emu_vmbus_new(const char *dir, size_t ring_size, emu_vmbus **ret)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char path[PATH_MAX];
 	emu_vmbus *v;
-	int fd, r;
+	int r;
 
 	if (!dir || !ret)
 		return -EINVAL;
@@ -67,38 +171,10 @@ int emu_vmbus_new(const char *dir, size_t ring_size, emu_vmbus **ret)
 	v->look_ms = 10;
 	snprintf(v->dir, sizeof(v->dir), "%s", dir);
 	snprintf(v->device, sizeof(v->device), "%s%s", HV_UIO_EMU_PREFIX, dir);
-	v->map_size = 2 * ring_size;
 
-	r = path_in(v, HV_UIO_EMU_RING_FILE, path, sizeof(path));
+	r = map_ring(v, ring_size);
 	if (r < 0)
 		goto fail;
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (ftruncate(fd, (off_t)v->map_size) < 0) {
-		r = -errno;
-		close(fd);
-		goto fail;
-	}
-	v->map = mmap(NULL, v->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	r = -errno;
-	close(fd);
-	if (v->map == MAP_FAILED) {
-		v->map = NULL;
-		goto fail;
-	}
-
-	r = hv_ring_attach(&v->tx, v->map, ring_size);
-	if (r == 0)
-		r = hv_ring_attach(&v->rx, v->map + ring_size, ring_size);
-	if (r < 0)
-		goto fail;
-	hv_ring_init(&v->tx);
-	hv_ring_init(&v->rx);
-	/* hv_uio_open(): the inbound ring starts masked; the guest unmasks it. */
-	hv_ring_set_interrupt_mask(&v->rx, true);
 
 	v->req_buf = malloc(v->rx.dsize);
 	if (!v->req_buf) {
@@ -137,18 +213,12 @@ void emu_vmbus_free(emu_vmbus *v)
 	if (!v)
 		return;
 
-	if (v->fd >= 0)
-		close(v->fd);
+	hang_up(v);
 	if (v->listen_fd >= 0)
 		close(v->listen_fd);
 	if (v->map)
 		munmap(v->map, v->map_size);
-	while (v->head) {
-		reply *n = v->head->next;
-
-		free(v->head);
-		v->head = n;
-	}
+	drop_replies(v);
 	free(v->spare);
 	free(v->req_buf);
 	if (path_in(v, HV_UIO_EMU_RING_FILE, path, sizeof(path)) == 0)
@@ -192,12 +262,34 @@ static int left_ms(uint64_t deadline)
 	return (int)((deadline - now + EMU_NSEC_PER_MSEC - 1) / EMU_NSEC_PER_MSEC);
 }
 
+static int take_signals(emu_vmbus *v);
+
+/* Without blocking: has the guest closed its end? Releases the channel if so. */
+static bool guest_left(emu_vmbus *v)
+{
+	struct pollfd p = {.fd = v->fd, .events = POLLIN};
+
+	if (v->fd < 0)
+		return true;
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
+		/* the end of file comes after the signals sent before it */
+		while (take_signals(v) > 0)
+			;
+	}
+	return v->fd < 0;
+}
+
 int emu_vmbus_accept(emu_vmbus *v, int timeout_ms)
 {
 	struct pollfd p = {.fd = v->listen_fd, .events = POLLIN};
 	int r;
 
-	if (v->fd >= 0)
+	/*
+	 * One guest at a time, as /dev/uioN is one channel: a new connection
+	 * is taken only once the previous one is gone (and the channel
+	 * released: reset headers for the next open).
+	 */
+	if (v->fd >= 0 && !guest_left(v))
 		return 0;
 
 	r = poll(&p, 1, timeout_ms);
@@ -210,6 +302,42 @@ int emu_vmbus_accept(emu_vmbus *v, int timeout_ms)
 	if (v->fd < 0)
 		return -errno;
 	v->guest_gone = false;
+	v->stats.opens++;
+	return 0;
+}
+
+int emu_vmbus_wait_gone(emu_vmbus *v, int timeout_ms)
+{
+	uint64_t deadline = emu_now_ns() + (uint64_t)timeout_ms * EMU_NSEC_PER_MSEC;
+
+	while (!guest_left(v)) {
+		struct pollfd p = {.fd = v->fd, .events = POLLIN};
+		int ms = left_ms(deadline);
+
+		if (ms == 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, ms) < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+int emu_vmbus_reset(emu_vmbus *v)
+{
+	size_t ring_size = v->map_size / 2;
+	int r;
+
+	/*
+	 * New ring memory first, then the guest's interrupt fd ends: a guest
+	 * that reopens on seeing that maps the new ring, never the old one.
+	 */
+	drop_replies(v);
+	r = map_ring(v, ring_size);
+	hang_up(v);
+	v->guest_gone = false;
+	if (r < 0)
+		return r;
+	v->stats.resets++;
 	return 0;
 }
 
@@ -239,13 +367,14 @@ static int take_signals(emu_vmbus *v)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return taken;
 		if (n <= 0) {
-			/* 0 messages: the guest closed its end */
-			v->guest_gone = true;
+			/* 0 messages (or ECONNRESET): the guest closed its end */
+			release(v);
 			return -EPIPE;
 		}
 		for (int i = 0; i < n; i++) {
+			/* a 0-byte message is the end of file */
 			if (msgs[i].msg_len != sizeof(ones[i])) {
-				v->guest_gone = true;
+				release(v);
 				return -EPIPE;
 			}
 			v->stats.guest_signals++;
@@ -309,7 +438,7 @@ static int pump(emu_vmbus *v, bool want_reply, int timeout_ms)
 	int r, taken = 0;
 
 	if (v->fd < 0)
-		return -ENOTCONN;
+		return v->guest_gone ? -EPIPE : -ENOTCONN;
 
 	/*
 	 * Signals are taken on every look, so they never pile up in the
@@ -346,7 +475,7 @@ int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans
 	bool waited = false;
 
 	if (v->fd < 0)
-		return -ENOTCONN;
+		return v->guest_gone ? -EPIPE : -ENOTCONN;
 
 	for (;;) {
 		uint32_t before = v->rx.hdr->write_index;
@@ -375,8 +504,10 @@ int emu_vmbus_post(emu_vmbus *v, const void *payload, size_t len, uint64_t trans
 					 * has one to wake up on. A UIO device adds to the
 					 * count its read returns, it never refuses one.
 					 */
-					if (errno != EAGAIN && errno != EWOULDBLOCK)
+					if (errno != EAGAIN && errno != EWOULDBLOCK) {
+						release(v);
 						return -EPIPE;
+					}
 					v->stats.interrupts_coalesced++;
 				}
 			}

@@ -42,6 +42,9 @@ typedef struct emu_vmbus_stats {
 	unsigned int rx_full_waits; /* posts that had to wait for room */
 	unsigned int rx_wraps;	    /* times the RX write index wrapped */
 	unsigned int tx_wraps;	    /* times the TX read index wrapped */
+	unsigned int opens;	    /* guest connections accepted */
+	unsigned int releases;	    /* guest connections that ended (channel released) */
+	unsigned int resets;	    /* emu_vmbus_reset() calls */
 } emu_vmbus_stats;
 
 /* One request's timeline (CLOCK_MONOTONIC ns, emu_now_ns()). */
@@ -63,8 +66,36 @@ void emu_vmbus_free(emu_vmbus *v);
 /* "emu:<dir>", for --device / hv_transport_new(). */
 const char *emu_vmbus_device(const emu_vmbus *v);
 
-/* Waits for the guest's transport to open (connect). -ETIMEDOUT. */
+/*
+ * Waits for the guest's transport to open (connect). -ETIMEDOUT. Returns 0
+ * at once while the current guest is connected; once it has closed its end
+ * (a daemon killed or restarted) the next one is taken.
+ *
+ * When the guest's end closes (seen by any function here, -EPIPE) the
+ * channel is released as hv_uio_release() -> vmbus_disconnect_ring() does,
+ * and set up for the next open as __vmbus_open() and hv_uio_open() leave
+ * it: both rings' indices 0, the guest's RX masked until it unmasks it,
+ * replies not yet taken dropped. A new guest negotiates the IC versions
+ * again (the host does that on every channel open: wait-register).
+ */
 int emu_vmbus_accept(emu_vmbus *v, int timeout_ms);
+/*
+ * Waits until the guest has closed its end and the channel is released
+ * (call it after killing the daemon, before starting another, so that the
+ * release cannot overwrite what the new guest sets up). -ETIMEDOUT.
+ */
+int emu_vmbus_wait_gone(emu_vmbus *v, int timeout_ms);
+/*
+ * The host resets the channel: a rescind and a new offer. On a real guest
+ * hv_uio_rescind() makes the uio fd's next read fail with EIO and the
+ * device is removed; the re-offered channel gets new ring memory. Here the
+ * guest's interrupt socket is closed (its next read sees end of file, which
+ * transport-uio reports as -EPIPE) and <dir>/ring is replaced by a new file
+ * with fresh headers (a guest still mapping the old one writes into the
+ * void). The guest reopens and is taken by emu_vmbus_accept(). The
+ * difference: a real re-offer may bring a different /dev/uioN.
+ */
+int emu_vmbus_reset(emu_vmbus *v);
 bool emu_vmbus_connected(const emu_vmbus *v);
 
 /*

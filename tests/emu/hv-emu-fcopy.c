@@ -29,11 +29,17 @@
  *             eN shut the target's file system down after N bytes (EIO
  *             from then on; journal flushed, data not); the host CANCELs after the
  *             failed WRITE; check with remount: and expect-absent: after,
+ *             (--transport uio: the daemon's ring connection must end and
+ *             the channel be released before the new daemon opens it and
+ *             negotiates again),
  *             rN reset the driver right after posting the WRITE at N bytes:
- *             the daemon must register again, nothing may be left,
+ *             the daemon must register again, nothing may be left
+ *             (--transport uio: the host resets the channel, a rescind and
+ *             a new offer, see emu_vmbus_reset()),
  *             tN freeze the target's file system before the WRITE at N bytes
  *             so that it times out (1 s), thaw, expect the daemon's late
- *             reply to be refused, CANCEL: nothing may be left
+ *             reply to be refused, CANCEL: nothing may be left (char
+ *             device only: it is the 6.9 driver's timeout)
  *       EXPECT ok (default), exists, fail, full, invalid, or 0xHEX: the
  *             first non-zero status the host gets
  *   raw:HEX[=EXPECT]          a hand-made message (malformed input)
@@ -44,7 +50,8 @@
  *                             again (a reboot after an I/O error)
  *   expect-gen:PATH:SIZE      PATH holds exactly gen/SIZE
  *   kill:SIG                  signal the daemon
- *   wait-exit[:MS]            wait until the daemon has exited
+ *   wait-exit[:MS]            wait until the daemon has exited (--transport uio: and
+ *                             its ring connection has ended)
  *   start-daemon              start it again (then wait-register)
  *   sleep:MS
  *
@@ -404,10 +411,60 @@ static int host_name(const char *utf8, uint8_t field[2 * HV_FCOPY_W_MAX_PATH], b
 	return 0;
 }
 
+/*
+ * --transport uio: the daemon's transport opens the ring (a new connection
+ * once the previous daemon's is gone), then the host negotiates the IC
+ * versions, as it does on every channel open.
+ */
+static int uio_register(struct emu *e, uint64_t ms, char *why, size_t why_len)
+{
+	const uint32_t fw[] = {HV_UTIL_FW_VERSION, HV_UTIL_WS2K8_FW_VERSION};
+	const uint32_t srv[] = {HV_FCOPY_IC_SRV_VERSION};
+	uint32_t got_fw = 0, got_srv = 0;
+	int rc;
+
+	rc = emu_vmbus_accept(e->vm, (int)ms);
+	if (rc < 0)
+		return FAIL("the daemon did not open the ring: %s", strerror(-rc));
+	rc = emu_vmbus_negotiate(e->vm, fw, 2, srv, 1, (int)ms, &got_fw, &got_srv);
+	if (rc < 0)
+		return FAIL("IC negotiation failed: %s", strerror(-rc));
+	emu_tl("host        IC versions agreed: framework %u.%u, service %u.%u (channel open #%u)",
+	       HV_IC_VERSION_MAJOR(got_fw), HV_IC_VERSION_MINOR(got_fw),
+	       HV_IC_VERSION_MAJOR(got_srv), HV_IC_VERSION_MINOR(got_srv),
+	       emu_vmbus_get_stats(e->vm)->opens);
+	return 0;
+}
+
+/*
+ * --transport uio, after the daemon exited: its end of the ring closed, the
+ * channel released (headers reset for the next open) before another daemon
+ * may map it.
+ */
+static int uio_wait_released(struct emu *e, char *why, size_t why_len)
+{
+	int rc = emu_vmbus_wait_gone(e->vm, 5000);
+
+	if (rc < 0)
+		return FAIL("the daemon's ring connection did not end: %s", strerror(-rc));
+	emu_tl("host        the daemon's ring connection ended; channel released (%u so far)",
+	       emu_vmbus_get_stats(e->vm)->releases);
+	return 0;
+}
+
 static int restart_daemon(struct emu *e, char *why, size_t why_len)
 {
-	unsigned int seq = emu_chardev_reg_seq(e->dev);
+	unsigned int seq;
 	int rc;
+
+	if (e->o.uio) {
+		rc = emu_daemon_start(&e->daemon);
+		if (rc < 0)
+			return FAIL("cannot start the daemon: %s", strerror(-rc));
+		return uio_register(e, REGISTER_WAIT_MS, why, why_len);
+	}
+
+	seq = emu_chardev_reg_seq(e->dev);
 
 	rc = emu_daemon_start(&e->daemon);
 	if (rc < 0)
@@ -625,6 +682,35 @@ static void late_thaw(void)
 }
 
 /*
+ * --transport uio, flag rN: the host posts the WRITE, then resets the
+ * channel (emu_vmbus_reset(): a rescind and a new offer); the request is
+ * lost with the old channel. The daemon sees its interrupt fd end, drops
+ * the copy and reopens; the host negotiates again on the new channel.
+ */
+static int uio_reset_write(struct emu *e, const void *msg, size_t len, char *why, size_t why_len)
+{
+	static uint8_t buf[HV_ICMSG_HDR_LEN + sizeof(struct hv_do_fcopy) + 8];
+	int n, rc;
+
+	n = hv_ic_build_request(buf, sizeof(buf), HV_ICMSGTYPE_FCOPY, HV_UTIL_FW_VERSION,
+				HV_FCOPY_IC_SRV_VERSION, 0, msg, len);
+	if (n < 0)
+		return FAIL("cannot build the WRITE: %s", strerror(-n));
+	rc = emu_vmbus_post(e->vm, buf, (size_t)n, UINT64_C(0x5e5e7), (int)e->o.timeout_ms, NULL);
+	if (rc < 0)
+		return FAIL("WRITE: cannot post: %s", strerror(-rc));
+	rc = emu_vmbus_reset(e->vm);
+	if (rc < 0)
+		return FAIL("cannot reset the channel: %s", strerror(-rc));
+	emu_tl("host        channel reset (rescind, new offer) right after posting the WRITE");
+
+	if (uio_register(e, REGISTER_WAIT_MS, why, why_len) < 0)
+		return -1;
+	emu_tl("host        the daemon registered again after the reset");
+	return 0;
+}
+
+/*
  * 0: the fault happened (reset, or a WRITE that timed out and whose late
  * reply was refused); 1 (late only): the WRITE was answered in time, since
  * the daemon gathers WRITEs before it writes them; the caller sends the next
@@ -638,8 +724,11 @@ static int fault_write(struct emu *e, const void *msg, size_t len, const char *d
 	uint64_t end;
 	int rc;
 
+	if (e->o.uio && late)
+		/* no driver between the host and the ring times the daemon out */
+		return FAIL("flag t is not supported with --transport uio");
 	if (e->o.uio)
-		return FAIL("flags r and t are not supported with --transport uio");
+		return uio_reset_write(e, msg, len, why, why_len);
 	if (late && !late_frozen.s) {
 		struct emu_scratch *s = NULL;
 		unsigned int fs = 0;
@@ -930,9 +1019,6 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		return 0;
 	}
 
-	if (killed && e->o.uio)
-		/* emu-vmbus keeps its first guest connection: no second daemon can attach */
-		return FAIL("flag k is not supported with --transport uio");
 	if (killed) {
 		int st = 0;
 		char first[300] = "";
@@ -942,6 +1028,8 @@ static int step_copy(struct emu *e, char *spec, char *why, size_t why_len)
 		emu_daemon_signal(&e->daemon, SIGKILL);
 		if (emu_daemon_wait_exit(&e->daemon, 5000, &st) < 0)
 			return FAIL("the daemon did not die");
+		if (e->o.uio && uio_wait_released(e, why, why_len) < 0)
+			return -1;
 		/* the driver resets on close: nothing pending */
 		if (!existed && access(dst, F_OK) == 0)
 			return FAIL("%s exists after the daemon was killed mid-copy", dst);
@@ -1236,23 +1324,11 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 		*arg++ = '\0';
 
 	if (strcmp(s, "wait-register") == 0 && e->o.uio) {
-		/* the ring: the daemon's transport connects, then the host negotiates */
-		const uint32_t fw[] = {HV_UTIL_FW_VERSION, HV_UTIL_WS2K8_FW_VERSION};
-		const uint32_t srv[] = {HV_FCOPY_IC_SRV_VERSION};
-		uint32_t got_fw = 0, got_srv = 0;
-
 		v = REGISTER_WAIT_MS;
 		if (arg && emu_parse_u64(arg, &v) < 0)
 			rc = FAIL("bad milliseconds");
-		else if ((rc = emu_vmbus_accept(e->vm, (int)v)) < 0)
-			rc = FAIL("the daemon did not open the ring: %s", strerror(-rc));
-		else if ((rc = emu_vmbus_negotiate(e->vm, fw, 2, srv, 1, (int)v, &got_fw,
-						   &got_srv)) < 0)
-			rc = FAIL("IC negotiation failed: %s", strerror(-rc));
 		else
-			emu_tl("host        IC versions agreed: framework %u.%u, service %u.%u",
-			       HV_IC_VERSION_MAJOR(got_fw), HV_IC_VERSION_MINOR(got_fw),
-			       HV_IC_VERSION_MAJOR(got_srv), HV_IC_VERSION_MINOR(got_srv));
+			rc = uio_register(e, v, why, why_len);
 	} else if (strcmp(s, "wait-register") == 0) {
 		v = REGISTER_WAIT_MS;
 		if (arg && emu_parse_u64(arg, &v) < 0)
@@ -1349,9 +1425,15 @@ static int run_step(struct emu *e, const char *word, char *why, size_t why_len)
 
 			emu_daemon_describe(st, desc, sizeof(desc));
 			emu_tl("host        daemon %s", desc);
+			if (e->o.uio)
+				rc = uio_wait_released(e, why, why_len);
 		}
 	} else if (strcmp(s, "start-daemon") == 0) {
-		rc = emu_daemon_start(&e->daemon);
+		/* the previous daemon's ring connection must be gone before the next maps it */
+		if (e->o.uio && emu_vmbus_connected(e->vm) && !emu_daemon_running(&e->daemon))
+			rc = uio_wait_released(e, why, why_len);
+		if (rc == 0)
+			rc = emu_daemon_start(&e->daemon);
 		if (rc < 0)
 			rc = FAIL("cannot start: %s", strerror(-rc));
 	} else if (strcmp(s, "sleep") == 0 && arg && emu_parse_u64(arg, &v) == 0) {

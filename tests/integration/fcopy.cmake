@@ -166,8 +166,7 @@ hv_add_fcopy_scenario(fcopy-trailing-slash FS ext4 STEPS wait-register
 
 # The same daemon over the VMBus ring of Linux >= 6.10 (uio_hv_generic,
 # emulated by tests/emu/emu-vmbus.c): IC negotiation first, names as raw
-# UTF-16 from the host, the IC status in each reply. (Kill-and-restart is
-# not scripted here: the emulated channel takes one guest connection.)
+# UTF-16 from the host, the IC status in each reply.
 set(FCOPY_UIO ARGS_EMU --transport=uio)
 hv_add_fcopy_scenario(fcopy-uio-sizes FS ext4 ${FCOPY_UIO} STEPS ${FCOPY_SIZES}
   EXPECT "IC versions agreed: framework 3.0, service 1.1@@Using the uio transport on emu:@@copied 104857600 bytes to /mnt/fs0/big in .*content verified")
@@ -182,6 +181,32 @@ hv_add_fcopy_scenario(fcopy-uio-names-and-flags FS xfs ${FCOPY_UIO} STEPS wait-r
 hv_add_fcopy_scenario(fcopy-uio-enospc FS ext4 SIZE 32 ${FCOPY_UIO} STEPS wait-register
   copy:gen/64M:/mnt/fs0/huge=full expect-no-temp:/mnt/fs0 copy:gen/1M:/mnt/fs0/after
   EXPECT "No space left on device; answering 0x80070070")
+# Over the ring, the daemon killed mid-copy of a big file and restarted: its
+# connection ends, the channel is released (indices reset), the new daemon
+# opens it and negotiates again; nothing under the final name, the next
+# copies work, and the restarted daemon removes a named temporary file.
+# Then a scripted kill/start, and a 100 MiB copy on the reopened channel.
+hv_add_fcopy_scenario(fcopy-uio-restart-mid-copy FS ext4 ${FCOPY_UIO} STEPS wait-register
+  copy:gen/32M:/mnt/fs0/r:k5000000 copy:gen/32M:/mnt/fs0/r copy:gen/1M:/mnt/fs0/s
+  kill:KILL wait-exit start-daemon wait-register copy:gen/8M:/mnt/fs0/big
+  expect-no-temp:/mnt/fs0
+  EXPECT "SIGKILL to the daemon after 5001216 of 33554432 bytes@@channel released \\(1 so far\\)@@channel open #2\\)@@restarted daemon left nothing@@copied 33554432 bytes to /mnt/fs0/r@@channel open #3\\)@@copied 8388608 bytes to /mnt/fs0/big")
+hv_add_fcopy_scenario(fcopy-uio-restart-mid-copy-named-temp FS xfs ${FCOPY_UIO}
+  CONFIG "[fcopy]\ntmpfile=false\n"
+  EXPECT "Removed /mnt/fs0/\\.hv-fcopy-[0-9a-f]+, the temporary file of a copy a previous daemon did not finish"
+  STEPS wait-register copy:gen/32M:/mnt/fs0/r:k5000000 copy:gen/32M:/mnt/fs0/r)
+# The host resets the channel (rescind and new offer) right after posting a
+# WRITE: the daemon sees its interrupt fd end, drops the copy, reopens and
+# negotiates again; nothing is left (unnamed and named temporary files).
+hv_add_fcopy_scenario(fcopy-uio-reset FS ext4,xfs ${FCOPY_UIO} STEPS wait-register
+  copy:gen/4M:/mnt/fs0/r:r300000 copy:gen/4M:/mnt/fs0/r copy:gen/1M:/mnt/fs1/s:r6144
+  copy:gen/1M:/mnt/fs1/s expect-no-temp:/mnt/fs0 expect-no-temp:/mnt/fs1
+  EXPECT "Copy to /mnt/fs0/r abandoned: the driver closed or reset emu:@@channel reset \\(rescind, new offer\\)@@channel open #2\\)@@nothing of the copy to /mnt/fs0/r is left after the driver reset@@copied 4194304 bytes to /mnt/fs0/r@@channel open #3\\)@@copied 1048576 bytes to /mnt/fs1/s")
+hv_add_fcopy_scenario(fcopy-uio-reset-named-temp FS xfs ${FCOPY_UIO}
+  CONFIG "[fcopy]\ntmpfile=false\n"
+  STEPS wait-register copy:gen/4M:/mnt/fs0/r:r300000 copy:gen/4M:/mnt/fs0/r
+  expect-no-temp:/mnt/fs0
+  EXPECT "Copy to /mnt/fs0/r abandoned: the driver closed or reset emu:.*temporary file removed@@channel open #2\\)@@copied 4194304 bytes to /mnt/fs0/r")
 hv_add_fcopy_scenario(fcopy-uio-symlink FS ext4,ext4 ${FCOPY_UIO}
   SETUP "ln -s /mnt/fs1 /mnt/fs0/link" COPY /usr/bin/ln
   STEPS wait-register copy:gen/10:/mnt/fs0/link/x=fail expect-absent:/mnt/fs1/x

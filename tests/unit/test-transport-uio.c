@@ -229,6 +229,88 @@ static void test_open_sysfs_device(void **state)
 	close(fd);
 }
 
+/* A fake uioN: sysfs entries under the fcopy instance and class/uio, and a /dev file. */
+static void make_uio(fx *f, const char *name)
+{
+	char rel[PATH_MAX], size[32], dev[PATH_MAX];
+	int fd;
+
+	snprintf(rel, sizeof(rel), "bus/vmbus/devices/" HV_IC_FCOPY_INSTANCE_GUID "/uio/%s", name);
+	mkdirs(f->dir, rel);
+	snprintf(rel, sizeof(rel), "class/uio/%s/maps/map0", name);
+	mkdirs(f->dir, rel);
+	snprintf(rel, sizeof(rel), "class/uio/%s/maps/map0/size", name);
+	snprintf(size, sizeof(size), "%#x\n", 2 * RING);
+	write_file(f->dir, rel, size);
+	mkdirs(f->dir, "dev");
+	snprintf(dev, sizeof(dev), "%s/dev/%s", f->dir, name);
+	fd = open(dev, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 2 * RING), 0);
+	close(fd);
+}
+
+static void remove_uio(fx *f, const char *name)
+{
+	char cmd[3 * PATH_MAX];
+
+	snprintf(cmd, sizeof(cmd),
+		 "rm -r '%s/bus/vmbus/devices/" HV_IC_FCOPY_INSTANCE_GUID
+		 "/uio/%s' '%s/class/uio/%s' '%s/dev/%s'",
+		 f->dir, name, f->dir, name, f->dir, name);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * The host rescinds the channel and offers it again: the device comes back
+ * as another uioN. A transport that found its device in sysfs (uio:sysfs,
+ * or uio_rediscover set, as the daemon's auto mode does) looks it up again
+ * when it reopens; one given a fixed path keeps it.
+ */
+static void test_reopen_rediscovers(void **state)
+{
+	fx *f = *state;
+	char devroot[PATH_MAX], want[PATH_MAX];
+	hv_transport *fixed = NULL, *flagged = NULL;
+	const char *why;
+
+	make_uio(f, "uio3");
+	snprintf(devroot, sizeof(devroot), "%s/dev", f->dir);
+
+	assert_int_equal(hv_transport_new(&fcopy, HV_TRANSPORT_UIO, NULL, &f->t, &why), 0);
+	snprintf(want, sizeof(want), "%s/dev/uio3", f->dir);
+	assert_int_equal(hv_transport_new(&fcopy, HV_TRANSPORT_UIO, want, &fixed, &why), 0);
+	assert_int_equal(hv_transport_new(&fcopy, HV_TRANSPORT_UIO, want, &flagged, &why), 0);
+	flagged->uio_rediscover = true;
+	for (hv_transport **t = (hv_transport *[]){f->t, fixed, flagged, NULL}; *t; t++) {
+		(*t)->sysfs_root = f->dir;
+		(*t)->dev_root = devroot;
+		assert_int_equal(hv_transport_open(*t), 0);
+		assert_string_equal((*t)->device, want);
+		hv_transport_close(*t);
+	}
+
+	/* rescinded: nothing to open until the new offer */
+	remove_uio(f, "uio3");
+	assert_int_equal(hv_transport_open(f->t), -ENODEV);
+	assert_int_equal(hv_transport_open(fixed), -ENOENT);
+
+	/* offered again as uio4 */
+	make_uio(f, "uio4");
+	snprintf(want, sizeof(want), "%s/dev/uio4", f->dir);
+	assert_int_equal(hv_transport_open(f->t), 0);
+	assert_string_equal(f->t->device, want);
+	assert_int_equal(hv_transport_open(flagged), 0);
+	assert_string_equal(flagged->device, want);
+	assert_int_equal(hv_transport_open(fixed), -ENOENT);
+
+	hv_transport_close(f->t);
+	hv_transport_close(flagged);
+	hv_transport_free(fixed);
+	hv_transport_free(flagged);
+	f->t->dev_root = NULL;
+}
+
 static void test_open_unbound_explains(void **state)
 {
 	fx *f = *state;
@@ -451,6 +533,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_discover_class, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_size, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_sysfs_device, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_rediscovers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_unbound_explains, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_emu_recv_send, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_emu_missed_interrupt, setup, teardown),
