@@ -46,17 +46,9 @@
 
 static char *root, *allowed, *outside, *state_path;
 
-static GLogWriterOutput quiet(GLogLevelFlags level, const GLogField *fields, gsize n,
-			      gpointer user_data)
-{
-	if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))
-		abort();
-	return G_LOG_WRITER_HANDLED;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	g_log_set_writer_func(quiet, NULL, NULL);
+	hv_fuzz_glib_quiet();
 	root = g_build_filename(hv_fuzz_tmpdir(), "fcopy", NULL);
 	allowed = g_build_filename(root, "allowed", NULL);
 	outside = g_build_filename(root, "outside", NULL);

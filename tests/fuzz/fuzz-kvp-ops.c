@@ -24,17 +24,9 @@
 static char *dir; /* lives as long as the process */
 
 /* Logs are dropped (a malformed request is logged as a warning, by design). */
-static GLogWriterOutput quiet(GLogLevelFlags level, const GLogField *fields, gsize n,
-			      gpointer user_data)
-{
-	if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))
-		abort();
-	return G_LOG_WRITER_HANDLED;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	g_log_set_writer_func(quiet, NULL, NULL);
+	hv_fuzz_glib_quiet();
 	dir = g_build_filename(hv_fuzz_tmpdir(), "kvp", NULL);
 	return 0;
 }

@@ -33,17 +33,9 @@
 static char *dir, *path; /* live as long as the process */
 
 /* The pool warns about damaged files, by design; only criticals are bugs. */
-static GLogWriterOutput quiet(GLogLevelFlags level, const GLogField *fields, gsize n,
-			      gpointer user_data)
-{
-	if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))
-		abort();
-	return G_LOG_WRITER_HANDLED;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	g_log_set_writer_func(quiet, NULL, NULL);
+	hv_fuzz_glib_quiet();
 	dir = g_build_filename(hv_fuzz_tmpdir(), "pool", NULL);
 	HV_FUZZ_CHECK(g_mkdir_with_parents(dir, 0700) == 0);
 	path = g_build_filename(dir, ".kvp_pool_0", NULL);

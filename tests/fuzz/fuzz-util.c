@@ -83,3 +83,19 @@ void hv_fuzz_glib_fatal_warnings(void)
 {
 	g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_ERROR);
 }
+
+static GLogWriterOutput quiet_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
+				     gpointer user_data)
+{
+	(void)fields;
+	(void)n;
+	(void)user_data;
+	if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))
+		abort();
+	return G_LOG_WRITER_HANDLED;
+}
+
+void hv_fuzz_glib_quiet(void)
+{
+	g_log_set_writer_func(quiet_writer, NULL, NULL);
+}

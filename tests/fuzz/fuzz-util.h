@@ -36,3 +36,9 @@ void hv_fuzz_write_file(const char *path, const void *data, size_t size);
 
 /* Makes GLib criticals and warnings fatal: a g_return_if_fail() hit is a bug. */
 void hv_fuzz_glib_fatal_warnings(void);
+
+/*
+ * For targets whose code logs warnings on bad input by design: GLib log
+ * lines are dropped, but a critical or an error still aborts.
+ */
+void hv_fuzz_glib_quiet(void);
