@@ -41,8 +41,8 @@ struct fcopy_session {
 };
 
 static const char *const state_names[_FCOPY_STATE_MAX] = {
-    [FCOPY_STATE_IDLE] = "idle",
-    [FCOPY_STATE_COPYING] = "copying",
+	[FCOPY_STATE_IDLE] = "idle",
+	[FCOPY_STATE_COPYING] = "copying",
 };
 
 const char *fcopy_state_to_string(fcopy_state state)

@@ -49,14 +49,18 @@ static void dirty_mark_tail(dirty_set *d, guint from)
 	d->tail = MIN(d->tail, from);
 }
 
-static void dirty_mark(dirty_set *d, guint i)
+static bool dirty_has(const dirty_set *d, guint i)
 {
-	if (i >= d->tail)
-		return;
-
 	for (guint k = 0; k < d->n; k++)
 		if (d->idx[k] == i)
-			return;
+			return true;
+	return false;
+}
+
+static void dirty_mark(dirty_set *d, guint i)
+{
+	if (i >= d->tail || dirty_has(d, i))
+		return;
 
 	if (d->n == DIRTY_MAX) {
 		/* Many scattered records: write them all. */
@@ -790,14 +794,6 @@ static bool spare_usable(kvp_pool *p, const struct stat *sp)
 		return false;
 
 	return true;
-}
-
-static bool dirty_has(const dirty_set *d, guint i)
-{
-	for (guint k = 0; k < d->n; k++)
-		if (d->idx[k] == i)
-			return true;
-	return false;
 }
 
 /*
