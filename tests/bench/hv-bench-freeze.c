@@ -9,6 +9,10 @@
  *
  * TOOL:
  *   ours PATH | upstream PATH   the daemon at PATH through hv-emu (on PATH)
+ *   ours-sock PATH | upstream-sock PATH   the same through hv-emu --transport socket:
+ *                               the device is a unix socket that the daemon opens
+ *                               through /bin/sockdev-shim.so (LD_PRELOAD), without
+ *                               FUSE's round trips; dispatch is not seen (0)
  *   qga SOCKET                  guest-fsfreeze-freeze/thaw over qemu-ga's socket
  *   fsfreeze                    fsfreeze -f / -u per file system, one after another
  *   loop-seq                    in-process FIFREEZE loop, FITHAW loop
@@ -637,15 +641,21 @@ int main(int argc, char **argv)
 	writers_start();
 	make_dirty(dirty);
 
-	if (strcmp(tool, "ours") == 0 || strcmp(tool, "upstream") == 0) {
+	if (strcmp(tool, "ours") == 0 || strcmp(tool, "upstream") == 0 ||
+	    strcmp(tool, "ours-sock") == 0 || strcmp(tool, "upstream-sock") == 0) {
+		bool sock = strstr(tool, "-sock") != NULL;
 		struct emu_times et = {0};
 		const char *emu_argv[] = {"hv-emu",
 					  "--quiet",
+					  "--transport",
+					  sock ? "socket" : "chardev",
+					  "--preload",
+					  sock ? "/bin/sockdev-shim.so" : "",
 					  "--daemon",
 					  argv[3],
 					  "--daemon-log",
 					  "/tmp/daemon.log",
-					  strcmp(tool, "ours") == 0
+					  strncmp(tool, "ours", 4) == 0
 					      ? "--daemon-arg=--runtime-dir=/run/hv"
 					      : "--daemon-arg=-n",
 					  "--json",

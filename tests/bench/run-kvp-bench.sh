@@ -1,6 +1,7 @@
 #!/bin/bash
 # run-kvp-bench.sh [--build DIR] [--records "10 1000 10000"] [--count 200]
 #                  [--idle MS] [--disk] [--floor] [--rounds N]
+#                  [--transport socket|chardev]
 #                  [--upstream PATH] [--ours PATH]
 #                  [--ours-args "ARGS"] [--out FILE|-]
 #
@@ -11,8 +12,15 @@
 # SETs of existing keys, COUNT GETs, COUNT ENUMERATEs of random indexes and
 # min(COUNT, RECORDS) DELETEs of distinct keys (same seed, so the same keys
 # for both daemons). Per op and size: operations per second, p50/p99
-# latency (request posted to reply written, through the FUSE device) and the
+# latency (request posted to reply taken in by the emulated host) and the
 # daemon's CPU time per operation (all its threads, /proc schedstat).
+# --transport: how both daemons reach the emulated driver. socket (the
+# default): /dev/vmbus/hv_kvp is a unix socket that the daemon's open()
+# connects to through tests/emu/sockdev-shim.so (LD_PRELOAD), one message
+# a packet; its read(), write() and poll() are plain socket calls, close
+# to what the kernel's char device costs. chardev: the FUSE char device of
+# the integration tests, where poll(), read() and write() are each a round
+# trip to the emulator process (about 40 us more per request here).
 # With --rounds N (default 1) the daemons run N times in turn (upstream,
 # ours, floor, upstream, ...) and each figure in the tables is the median of
 # its N values (the single values are listed at the end): the machine may be
@@ -42,6 +50,7 @@ ours=""
 ref=""
 ours_args="--device=/dev/vmbus/hv_kvp --pool-dir=/var/lib/hyperv"
 out=""
+transport=socket
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -56,7 +65,8 @@ while [ $# -gt 0 ]; do
 	--upstream) ref=$2; shift 2 ;;
 	--ours-args) ours_args=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+	--transport) transport=$2; shift 2 ;;
+	-h|--help) sed -n '2,43p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -66,7 +76,7 @@ done
 if [ -z "$build" ]; then
 	build="$top/build"
 	cmake -S "$top" -B "$build" >/dev/null
-	cmake --build "$build" -j2 --target hv-emu-kvp hv-sandbox kvp-null-daemon >/dev/null
+	cmake --build "$build" -j2 --target hv-emu-kvp hv-sandbox kvp-null-daemon hv-sockdev-shim >/dev/null
 fi
 [ -n "$ours" ] || ours="$build/hv_kvp/hv_kvp_daemon"
 
@@ -86,11 +96,20 @@ for r in $records; do
 	[ "$r" -gt "$max" ] && max=$r
 done
 emu_args=()
+case "$transport" in
+socket)
+	# kvp-run.sh copies it into the sandbox's /bin
+	export KVP_COPY="${KVP_COPY:-} $build/tests/emu/sockdev-shim.so"
+	emu_args+=(--transport socket --preload /bin/sockdev-shim.so)
+	;;
+chardev) ;;
+*) echo "run-kvp-bench: --transport is socket or chardev" >&2; exit 2 ;;
+esac
 where="the sandbox's tmpfs root"
 if [ "$disk" = 1 ]; then
 	# The pool, our spare and a new file during a full write, and room to spare.
 	export KVP_SCRATCH_MIB=$(((max * 2560 * 3 / 1048576) + 32))
-	emu_args=(--pools-on /mnt/fs0)
+	emu_args+=(--pools-on /mnt/fs0)
 	where="ext4 on zram (${KVP_SCRATCH_MIB} MiB scratch fs in the sandbox)"
 fi
 
@@ -156,6 +175,7 @@ END {
 report() {
 	echo "KVP bench $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, count $count, records: $records, rounds $rounds (medians), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "pools on: $where"
+	echo "device:   $transport ($([ "$transport" = socket ] && echo "unix socket through sockdev-shim.so" || echo "the FUSE char device"))"
 	echo "upstream: $ref"
 	[ -x "$ours" ] && echo "ours:     $ours $ours_args" || echo "ours:     not built ($ours)"
 	[ "$floor" = 1 ] && echo "floor:    $null (answers at once: the device's own cost)"

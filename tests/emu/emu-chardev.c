@@ -45,8 +45,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,6 +139,10 @@ struct emu_chardev {
 	/* netlink mode (emu-netlink.c): messages are sent at once, no FUSE */
 	emu_deliver_fn deliver;
 	void *deliver_ud;
+
+	/* socket mode: the listening socket at DEVDIR/name and the opener's connection */
+	int lfd;
+	int cfd;
 };
 
 struct emu_devdir {
@@ -152,7 +159,9 @@ struct emu_devdir {
 
 	struct fuse_session *se;
 	bool mounted;
-	int stop_fd;
+	int stop_fd; /* socket mode: the kick eventfd */
+	bool sock;   /* socket mode: no FUSE, no thread (see emu_devdir_start_socket()) */
+	uint8_t *rxbuf;
 	pthread_t thread;
 	bool thread_started;
 };
@@ -294,12 +303,24 @@ static void active_finish(struct emu_chardev *c, enum emu_req_result result,
 	pthread_cond_broadcast(&c->dir->cond);
 }
 
-/* The lazy timer: fail the outstanding request if its deadline passed. */
+static void sock_pump(struct emu_chardev *c);
+static void sock_unlink(struct emu_chardev *c);
+static void dev_release(struct emu_chardev *c);
+static int dev_write(struct emu_chardev *c, const uint8_t *p, size_t size);
+
+/*
+ * The lazy timer: fail the outstanding request if its deadline passed. In
+ * socket mode, first take in what the daemon did since the last look.
+ */
 static void expire_locked(struct emu_chardev *c)
 {
-	struct emu_req *r = req_get(c, c->active);
+	struct emu_req *r;
 	uint64_t now;
 
+	if (c->dir->sock)
+		sock_pump(c);
+
+	r = req_get(c, c->active);
 	if (!r || !r->deadline_ns)
 		return;
 
@@ -398,6 +419,22 @@ static void readers_wake(struct emu_chardev *c)
 	}
 }
 
+/* Socket mode: hand a message to the daemon's connection (-EINVAL: no opener). */
+static int sock_send(struct emu_chardev *c, const void *msg, size_t len)
+{
+	ssize_t n;
+
+	if (c->cfd < 0)
+		return -EINVAL;
+	n = send(c->cfd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		return -EIO;
+	/* a full socket: the daemon did not read what was sent before */
+	return errno == EAGAIN ? -EFAULT : -errno;
+}
+
 /* hvutil_transport_send(): 0, -EFAULT (one still queued), -EINVAL (no opener). */
 static int queue_msg(struct emu_chardev *c, const void *msg, size_t len,
 		     unsigned int id)
@@ -415,9 +452,13 @@ static int queue_msg(struct emu_chardev *c, const void *msg, size_t len,
 	memcpy(c->outmsg, msg, len);
 	c->outmsg_len = len;
 	c->outmsg_id = id;
-	if (c->deliver) {
-		/* the kernel's netlink mode: sent now, and "read" as far as it knows */
-		int r = c->deliver(msg, len, c->deliver_ud);
+	if (c->deliver || c->dir->sock) {
+		/*
+		 * The kernel's netlink mode: sent now, and "read" as far as it
+		 * knows. Socket mode: in the daemon's socket now; when the daemon
+		 * reads it is not seen, so the send counts as the read.
+		 */
+		int r = c->deliver ? c->deliver(msg, len, c->deliver_ud) : sock_send(c, msg, len);
 
 		if (r < 0) {
 			drop_outmsg(c);
@@ -846,22 +887,15 @@ static int write_kvp_fcopy(struct emu_chardev *c, const uint8_t *p, size_t size,
 	return handle_reply_kvp_fcopy(c, p, size);
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		     size_t size, off_t off, struct fuse_file_info *fi)
+/* A write() of the opener (FUSE write or socket message): 0 or -errno. */
+static int dev_write(struct emu_chardev *c, const uint8_t *p, size_t size)
 {
-	struct emu_chardev *c = file_enter(req, ino, fi);
-	const uint8_t *p = (const uint8_t *)buf;
 	int r = -EBADF;
 
-	if (!c)
-		return;
-
-	if (c->svc->kind != EMU_SVC_KIND_VSS) {
-		r = c->state == EMU_DEV_OPEN || c->state == EMU_DEV_READY
-			? write_kvp_fcopy(c, p, size, false)
-			: -EBADF;
-		goto out;
-	}
+	if (c->svc->kind != EMU_SVC_KIND_VSS)
+		return c->state == EMU_DEV_OPEN || c->state == EMU_DEV_READY
+			       ? write_kvp_fcopy(c, p, size, false)
+			       : -EBADF;
 
 	switch (c->state) {
 	case EMU_DEV_OPEN:
@@ -890,13 +924,40 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		r = -EBADF;
 		break;
 	}
+	return r;
+}
 
-out:
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct emu_chardev *c = file_enter(req, ino, fi);
+	int r;
+
+	if (!c)
+		return;
+
+	r = dev_write(c, (const uint8_t *)buf, size);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_write(req, size);
 	pthread_mutex_unlock(&c->dir->lock);
+}
+
+/* The opener's last close (FUSE release, or the socket's end). */
+static void dev_release(struct emu_chardev *c)
+{
+	transport_reset(c, "daemon closed the device");
+	readers_fail(c, EBADF);
+	if (c->ph) {
+		fuse_pollhandle_destroy(c->ph);
+		c->ph = NULL;
+	}
+	c->state = EMU_DEV_CLOSED;
+	c->fh = 0;
+	dev_event(c, "closed by pid %d", (int)c->opener);
+	c->opener = 0;
+	pthread_cond_broadcast(&c->dir->cond);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -912,17 +973,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	pthread_mutex_lock(&d->lock);
 	if (c && c->state != EMU_DEV_CLOSED && fi->fh == c->fh) {
 		expire_locked(c);
-		transport_reset(c, "daemon closed the device");
-		readers_fail(c, EBADF);
-		if (c->ph) {
-			fuse_pollhandle_destroy(c->ph);
-			c->ph = NULL;
-		}
-		c->state = EMU_DEV_CLOSED;
-		c->fh = 0;
-		dev_event(c, "closed by pid %d", (int)c->opener);
-		c->opener = 0;
-		pthread_cond_broadcast(&d->cond);
+		dev_release(c);
 	}
 	pthread_mutex_unlock(&d->lock);
 	fuse_reply_err(req, 0);
@@ -1054,7 +1105,7 @@ int emu_devdir_add(struct emu_devdir *d, const struct emu_svc *svc,
 {
 	struct emu_chardev *c;
 
-	if (d->n_files == EMU_MAX_FILES || d->se)
+	if (d->n_files == EMU_MAX_FILES || d->se || d->sock)
 		return -EBUSY;
 
 	c = calloc(1, sizeof(*c));
@@ -1065,6 +1116,7 @@ int emu_devdir_add(struct emu_devdir *d, const struct emu_svc *svc,
 	c->svc = svc;
 	c->ino = FUSE_ROOT_ID + 1 + d->n_files;
 	c->state = EMU_DEV_CLOSED;
+	c->lfd = c->cfd = -1;
 	d->files[d->n_files++] = c;
 	*ret = c;
 	return 0;
@@ -1079,7 +1131,7 @@ int emu_devdir_start(struct emu_devdir *d)
 	struct stat st;
 	int r;
 
-	if (d->se)
+	if (d->se || d->sock)
 		return -EALREADY;
 
 	if (stat(d->path, &st) < 0) {
@@ -1143,6 +1195,14 @@ struct emu_devdir *emu_devdir_free(struct emu_devdir *d)
 	}
 
 	for (unsigned int i = 0; i < d->n_files; i++) {
+		struct emu_chardev *c = d->files[i];
+
+		if (c->cfd >= 0)
+			close(c->cfd);
+		if (c->lfd >= 0) {
+			close(c->lfd);
+			sock_unlink(c);
+		}
 		for (unsigned int k = 0; k < EMU_REPLIES_KEPT; k++)
 			free(d->files[i]->replies[k].buf);
 		free(d->files[i]->outmsg);
@@ -1154,6 +1214,7 @@ struct emu_devdir *emu_devdir_free(struct emu_devdir *d)
 		close(d->stop_fd);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
+	free(d->rxbuf);
 	free(d->path);
 	free(d);
 	return NULL;
@@ -1163,7 +1224,134 @@ void emu_devdir_kick(struct emu_devdir *d)
 {
 	pthread_mutex_lock(&d->lock);
 	pthread_cond_broadcast(&d->cond);
+	if (d->sock && eventfd_write(d->stop_fd, 1) < 0)
+		fprintf(stderr, "hv-emu: kick: %s\n", strerror(errno));
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- socket mode ---------------------------------------------------------- */
+
+static void sock_unlink(struct emu_chardev *c)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", c->dir->path, c->svc->name) <
+	    (int)sizeof(path))
+		(void)unlink(path);
+}
+
+/* A new connection: the open(). The shim reads a le32 errno (0: opened) first. */
+static void sock_accept(struct emu_chardev *c, int fd)
+{
+	struct ucred uc = {0};
+	socklen_t len = sizeof(uc);
+	uint32_t err = 0;
+
+	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len);
+	if (c->state != EMU_DEV_CLOSED) {
+		dev_event(c, "open by pid %d refused: EBUSY (pid %d has it open)", (int)uc.pid,
+			  (int)c->opener);
+		err = EBUSY;
+	}
+	if (send(fd, &err, sizeof(err), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(err) ||
+	    err) {
+		close(fd);
+		return;
+	}
+
+	c->cfd = fd;
+	c->state = EMU_DEV_OPEN;
+	c->fh = ++c->dir->next_fh;
+	c->opener = uc.pid;
+	dev_event(c, "opened by pid %d (socket)", (int)uc.pid);
+	pthread_cond_broadcast(&c->dir->cond);
+}
+
+/*
+ * Take in what happened on the device's sockets since the last look: new
+ * openers, the daemon's messages (its write()s: an error is logged, as the
+ * daemon cannot be told) and its close.
+ */
+static void sock_pump(struct emu_chardev *c)
+{
+	struct pollfd pfd[2] = {
+	    {.fd = c->lfd, .events = POLLIN},
+	    {.fd = c->cfd, .events = POLLIN},
+	};
+
+	if (poll(pfd, c->cfd >= 0 ? 2 : 1, 0) <= 0)
+		return;
+
+	if (pfd[0].revents & POLLIN) {
+		int fd;
+
+		while ((fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+			sock_accept(c, fd);
+	}
+
+	while (c->cfd >= 0 && pfd[1].revents) {
+		ssize_t n = recv(c->cfd, c->dir->rxbuf, EMU_MSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+		int r;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			/* the daemon closed it (a 0-byte write looks the same: none is made) */
+			close(c->cfd);
+			c->cfd = -1;
+			dev_release(c);
+			break;
+		}
+		if (n > EMU_MSG_MAX) {
+			dev_event(c, "write of %zd bytes (more than %d): dropped", n, EMU_MSG_MAX);
+			continue;
+		}
+		r = dev_write(c, c->dir->rxbuf, (size_t)n);
+		if (r < 0)
+			dev_event(c, "the daemon's %zd-byte write gets %s (not reported over the socket)",
+				  n, strerror(-r));
+	}
+}
+
+int emu_devdir_start_socket(struct emu_devdir *d)
+{
+	struct stat st;
+
+	if (d->se || d->sock)
+		return -EALREADY;
+
+	if (stat(d->path, &st) < 0) {
+		if (errno != ENOENT || mkdir(d->path, 0755) < 0)
+			return -errno;
+	} else if (!S_ISDIR(st.st_mode)) {
+		return -ENOTDIR;
+	}
+
+	d->rxbuf = malloc(EMU_MSG_MAX + 1);
+	if (!d->rxbuf)
+		return -ENOMEM;
+	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->stop_fd < 0)
+		return -errno;
+
+	for (unsigned int i = 0; i < d->n_files; i++) {
+		struct emu_chardev *c = d->files[i];
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", d->path, c->svc->name) >=
+		    (int)sizeof(sa.sun_path))
+			return -ENAMETOOLONG;
+		c->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->lfd < 0)
+			return -errno;
+		(void)unlink(sa.sun_path);
+		if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->lfd, 4) < 0)
+			return -errno;
+		/* the send buffer holds one largest message at least */
+		(void)setsockopt(c->lfd, SOL_SOCKET, SO_SNDBUF, &(int){4 * EMU_MSG_MAX}, sizeof(int));
+	}
+	d->sock = true;
+	return 0;
 }
 
 /* ---- host side ---------------------------------------------------------- */
@@ -1261,6 +1449,19 @@ void emu_chardev_reset(struct emu_chardev *c)
 
 	pthread_mutex_lock(&d->lock);
 	expire_locked(c);
+	if (d->sock && c->cfd >= 0) {
+		/* socket mode: the connection is closed; the daemon reads EOF */
+		transport_reset(c, "driver reset");
+		close(c->cfd);
+		c->cfd = -1;
+		c->state = EMU_DEV_CLOSED;
+		c->fh = 0;
+		dev_event(c, "driver reset (socket): connection closed; requests fail until the "
+			     "daemon opens and registers again");
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
 	if (c->deliver) {
 		/* netlink: back to INIT; the daemon is not told (nothing to close) */
 		transport_reset(c, "driver reset");
@@ -1292,9 +1493,16 @@ void emu_chardev_reset(struct emu_chardev *c)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* One bounded wait step: until the earliest of deadline, the slice end. */
-static void wait_slice(struct emu_devdir *d, uint64_t until_ns)
+/*
+ * One bounded wait step: until the earliest of deadline, the slice end. In
+ * socket mode the waiting thread itself polls the device's sockets (the
+ * next expire_locked() takes in what came), so that a reply costs no other
+ * thread's wake-up; a change made by another host thread is seen at the
+ * end of the slice, or at once after emu_devdir_kick().
+ */
+static void wait_slice(struct emu_chardev *c, uint64_t until_ns)
 {
+	struct emu_devdir *d = c->dir;
 	uint64_t now = emu_now_ns();
 	uint64_t end = now + EMU_WAIT_SLICE_NS;
 	struct timespec ts;
@@ -1303,6 +1511,22 @@ static void wait_slice(struct emu_devdir *d, uint64_t until_ns)
 		end = until_ns;
 	if (end <= now)
 		return;
+
+	if (d->sock) {
+		struct pollfd pfd[3] = {
+			{.fd = d->stop_fd, .events = POLLIN},
+			{.fd = c->lfd, .events = POLLIN},
+			{.fd = c->cfd, .events = POLLIN},
+		};
+		eventfd_t v;
+
+		emu_ns_to_timespec(end - now, &ts);
+		pthread_mutex_unlock(&d->lock);
+		if (ppoll(pfd, c->cfd >= 0 ? 3 : 2, &ts, NULL) > 0 && pfd[0].revents)
+			(void)eventfd_read(d->stop_fd, &v);
+		pthread_mutex_lock(&d->lock);
+		return;
+	}
 
 	emu_ns_to_timespec(end, &ts);
 	pthread_cond_timedwait(&d->cond, &d->lock, &ts);
@@ -1338,7 +1562,7 @@ int emu_chardev_wait(struct emu_chardev *c, unsigned int id, uint64_t max_ms,
 		}
 		if (r->deadline_ns && (!until || r->deadline_ns < until))
 			until = r->deadline_ns;
-		wait_slice(d, until);
+		wait_slice(c, until);
 	}
 
 	if (r && ret)
@@ -1369,7 +1593,7 @@ int emu_chardev_wait_registered(struct emu_chardev *c, unsigned int after_seq,
 			rc = -ECANCELED;
 			break;
 		}
-		wait_slice(d, end);
+		wait_slice(c, end);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return rc;

@@ -130,6 +130,20 @@ int emu_devdir_add(struct emu_devdir *d, const struct emu_svc *svc,
 		   struct emu_chardev **ret);
 /* Mount the directory and start the FUSE thread. */
 int emu_devdir_start(struct emu_devdir *d);
+/*
+ * Socket mode, for benchmarks: instead of the FUSE mount, every file is a
+ * listening unix SOCK_SEQPACKET socket at DIR/NAME, which a daemon opens
+ * through the LD_PRELOAD shim sockdev-shim.so (its open() of a socket file
+ * connects to it). One message a packet each way; no extra thread: the
+ * host's calls take in the daemon's messages themselves. Saves the FUSE
+ * round trips of poll(), read() and write() (a daemon's read() and write()
+ * are plain socket calls), so that the device costs about what the
+ * kernel's char device costs. Differences from the FUSE mode: when the
+ * daemon read a message is not seen (it counts as read when sent), an
+ * erroneous write of the daemon is logged but not failed, a driver reset
+ * closes the connection (the daemon reads EOF and may open again at once).
+ */
+int emu_devdir_start_socket(struct emu_devdir *d);
 /* Stop the thread, fail held requests, unmount, free; NULL-safe. */
 struct emu_devdir *emu_devdir_free(struct emu_devdir *d);
 /* Wake all waiters so that they re-check their abort condition. */

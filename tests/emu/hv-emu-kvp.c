@@ -74,6 +74,7 @@ struct options {
 	uint64_t seed;
 	bool restart;
 	bool netlink; /* --transport netlink: the driver's connector side, no FUSE file */
+	bool socket;  /* --transport socket: DEVDIR/hv_kvp a unix socket (emu-chardev.h) */
 	bool quiet;
 	unsigned int invalid_mask; /* 1 << enum invalid: the classes the random workload sends */
 	bool legacy_reg; /* accept a daemon that registers with op 4 (nothing else changes) */
@@ -1814,10 +1815,15 @@ static void usage(FILE *f)
 	    "  --timeout MS          the driver's per-request timeout (default 30000)\n"
 	    "  --restart             restart the daemon when it exits and go on\n"
 	    "  --quiet               no timeline, only transcript, bench and failure lines\n"
-	    "  --transport T         chardev (default: FUSE DEVDIR/hv_kvp) or netlink (the "
+	    "  --transport T         chardev (default: FUSE DEVDIR/hv_kvp), netlink (the "
 	    "driver's\n"
 	    "                        side of the connector, 0x9.1; the daemon needs\n"
-	    "                        --allow-user-peer, see emu-netlink.h)\n"
+	    "                        --allow-user-peer, see emu-netlink.h) or socket\n"
+	    "                        (DEVDIR/hv_kvp a unix socket the daemon opens through\n"
+	    "                        --preload sockdev-shim.so; for benchmarks, see "
+	    "emu-chardev.h)\n"
+	    "  --preload LIB         LD_PRELOAD for the daemon\n"
+
 	    "  --pools-on DIR        keep the pools on DIR's file system (DIR/hyperv bind-mounted\n"
 	    "                        on the pool directory), e.g. a small scratch fs for ENOSPC\n"
 	    "  --install SRC:DEST    copy SRC to DEST (mode of SRC, directories made) before the\n"
@@ -1902,6 +1908,7 @@ enum {
 	OPT_INSTALL,
 	OPT_POOLS_ON,
 	OPT_TRANSPORT,
+	OPT_PRELOAD,
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -1920,6 +1927,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"install", required_argument, NULL, OPT_INSTALL},
 	    {"pools-on", required_argument, NULL, OPT_POOLS_ON},
 	    {"transport", required_argument, NULL, OPT_TRANSPORT},
+	    {"preload", required_argument, NULL, OPT_PRELOAD},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1981,11 +1989,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->quiet = true;
 			break;
 		case OPT_TRANSPORT:
-			if (strcmp(optarg, "netlink") != 0 && strcmp(optarg, "chardev") != 0) {
+			if (strcmp(optarg, "netlink") != 0 && strcmp(optarg, "chardev") != 0 &&
+			    strcmp(optarg, "socket") != 0) {
 				fprintf(stderr, "hv-emu-kvp: bad --transport: %s\n", optarg);
 				return -EINVAL;
 			}
 			o->netlink = strcmp(optarg, "netlink") == 0;
+			o->socket = strcmp(optarg, "socket") == 0;
+			break;
+		case OPT_PRELOAD:
+			if (setenv("LD_PRELOAD", optarg, 1) < 0)
+				return -errno;
 			break;
 		case OPT_POOLS_ON:
 			o->pools_on = optarg;
@@ -2095,20 +2109,23 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = e.o.netlink ? emu_netlink_start(e.kvp, HV_CN_KVP_IDX, HV_CN_KVP_VAL,
 						     device_event, &e, &e.nl)
-				 : emu_devdir_start(e.dir);
+		     : e.o.socket ? emu_devdir_start_socket(e.dir)
+				  : emu_devdir_start(e.dir);
 	if (rc == 0 && e.nl)
 		emu_netlink_set_filter(e.nl, is_our_daemon, &e);
 	if (rc < 0) {
 		fprintf(stderr, "hv-emu-kvp: cannot %s: %s\n",
-			e.o.netlink ? "open the netlink connector (group 0x9)"
-				    : "mount the FUSE device directory",
+			e.o.netlink  ? "open the netlink connector (group 0x9)"
+			: e.o.socket ? "make the device socket"
+				     : "mount the FUSE device directory",
 			strerror(-rc));
 		exit_code = 2;
 		goto out;
 	}
 	emu_tl("host        %s%s%s ready (%s); request timeout %llu ms",
 	       e.o.netlink ? "netlink connector 0x9.1" : e.o.devdir, e.o.netlink ? "" : "/",
-	       e.o.netlink ? "" : emu_svc_kvp.name, e.o.netlink ? "netlink" : "FUSE",
+	       e.o.netlink ? "" : emu_svc_kvp.name,
+	       e.o.netlink ? "netlink" : e.o.socket ? "socket" : "FUSE",
 	       (unsigned long long)e.o.timeout_ms);
 
 	/* steps that only touch files may run before the daemon starts: seed before start */

@@ -157,6 +157,7 @@ struct opts {
 	bool keep_going;
 	const char *json;
 	bool netlink; /* --transport netlink */
+	bool socket;  /* --transport socket */
 	bool legacy_driver; /* --legacy-driver */
 };
 
@@ -1111,9 +1112,13 @@ static void usage(FILE *f)
 "                        (\"-\": JSON on stdout, the timeline on stderr)\n"
 "  --keep-going          run the remaining steps after a failed one\n"
 "  --quiet               print failures and the result only\n"
-"  --transport chardev|netlink   how the daemon reaches the emulated driver: the FUSE\n"
-"                        char device (default), or the netlink connector (no FUSE; the\n"
-"                        daemon needs --transport=netlink --allow-user-peer; see emu-netlink.h)\n"
+"  --transport chardev|netlink|socket   how the daemon reaches the emulated driver: the\n"
+"                        FUSE char device (default), the netlink connector (no FUSE; the\n"
+"                        daemon needs --transport=netlink --allow-user-peer; see\n"
+"                        emu-netlink.h), or socket: DEVDIR/hv_vss is a unix socket that\n"
+"                        the daemon opens through --preload sockdev-shim.so (benchmarks:\n"
+"                        the device's cost close to the kernel's; see emu-chardev.h)\n"
+"  --preload LIB         LD_PRELOAD for the daemon\n"
 "  --legacy-driver       with --transport netlink: play an old driver that knows only\n"
 "                        VSS_OP_REGISTER (128, no answer) and ignores REGISTER1 (129)\n"
 "\n"
@@ -1157,6 +1162,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		OPT_JSON,
 		OPT_KEEP_GOING,
 		OPT_TRANSPORT,
+		OPT_PRELOAD,
 		OPT_LEGACY_DRIVER,
 	};
 	static const struct option longopts[] = {
@@ -1169,6 +1175,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "json", required_argument, NULL, OPT_JSON },
 		{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
 		{ "transport", required_argument, NULL, OPT_TRANSPORT },
+		{ "preload", required_argument, NULL, OPT_PRELOAD },
 		{ "legacy-driver", no_argument, NULL, OPT_LEGACY_DRIVER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1224,12 +1231,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->keep_going = true;
 			break;
 		case OPT_TRANSPORT:
-			if (strcmp(optarg, "netlink") != 0 && strcmp(optarg, "chardev") != 0) {
-				fprintf(stderr, "hv-emu: --transport: '%s' is not chardev or netlink\n",
+			if (strcmp(optarg, "netlink") != 0 && strcmp(optarg, "chardev") != 0 &&
+			    strcmp(optarg, "socket") != 0) {
+				fprintf(stderr,
+					"hv-emu: --transport: '%s' is not chardev, netlink or socket\n",
 					optarg);
 				return -EINVAL;
 			}
 			o->netlink = strcmp(optarg, "netlink") == 0;
+			o->socket = strcmp(optarg, "socket") == 0;
+			break;
+		case OPT_PRELOAD:
+			if (*optarg && setenv("LD_PRELOAD", optarg, 1) < 0)
+				return -errno;
 			break;
 		case OPT_LEGACY_DRIVER:
 			o->legacy_driver = true;
@@ -1488,7 +1502,8 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = e.o.netlink ? emu_netlink_start(e.vss, HV_CN_VSS_IDX, HV_CN_VSS_VAL, device_event,
 						     &e, &e.nl)
-				 : emu_devdir_start(e.dir);
+		     : e.o.socket ? emu_devdir_start_socket(e.dir)
+				  : emu_devdir_start(e.dir);
 	if (rc == 0 && e.nl)
 		emu_netlink_set_filter(e.nl, is_our_daemon, &e);
 	if (rc == 0 && e.nl && e.o.legacy_driver)
@@ -1500,14 +1515,16 @@ int main(int argc, char **argv)
 		goto out_dir;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "hv-emu: cannot mount the FUSE device directory at %s: %s\n",
-			e.o.devdir, strerror(-rc));
+		fprintf(stderr, "hv-emu: cannot %s the device directory at %s: %s\n",
+			e.o.socket ? "make the sockets of" : "mount the FUSE", e.o.devdir,
+			strerror(-rc));
 		exit_code = 2;
 		goto out_dir;
 	}
 	emu_tl("host        %s%s%s ready (%s); %u scratch fs; timeouts FREEZE %llu ms, other %llu ms",
 	       e.o.netlink ? "netlink connector " : e.o.devdir, e.o.netlink ? "" : "/",
-	       e.o.netlink ? "0xa.1" : emu_svc_vss.name, e.o.netlink ? "netlink" : "FUSE",
+	       e.o.netlink ? "0xa.1" : emu_svc_vss.name,
+	       e.o.netlink ? "netlink" : e.o.socket ? "socket" : "FUSE",
 	       e.scratch->n,
 	       (unsigned long long)e.o.timeout_freeze_ms, (unsigned long long)e.o.timeout_ms);
 
