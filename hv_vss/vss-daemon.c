@@ -76,6 +76,9 @@ typedef struct vss_daemon {
 	hv_freeze *freeze;
 	guint auto_thaw_source;
 	gint64 frozen_since_us;
+	/* boosted from the end of a freeze to the THAW's reply (do_thaw()) */
+	hv_sched_boost boost;
+	bool boosted;
 	gint64 freeze_started_us;
 	unsigned int n_backups;
 
@@ -584,6 +587,12 @@ static int do_freeze(vss_daemon *v)
 
 	v->freeze = g_steal_pointer(&freeze);
 	v->frozen_since_us = g_get_monotonic_time();
+	/*
+	 * Boosted while frozen: the thread sleeps until the THAW comes, and
+	 * wakes then ahead of the writers that wait for it (see do_thaw()).
+	 */
+	hv_sched_boost_begin(&v->boost);
+	v->boosted = true;
 	v->freeze_started_us = start;
 	g_info("Frozen in %.2f ms", (double)(v->frozen_since_us - start) / 1000.0);
 	v->auto_thaw_source = g_timeout_add_seconds(v->cfg.freeze_timeout_s, on_auto_thaw, v);
@@ -595,8 +604,10 @@ static int do_freeze(vss_daemon *v)
  * thawed: nothing but the FITHAW calls comes before the reply; closing the
  * fds, the marker, logging, bookkeeping, the status file and the thaw hooks
  * come after it. The thread runs boosted (SCHED_FIFO when allowed) from the
- * first FITHAW to the reply, so that the writers each FITHAW wakes do not
- * preempt it before the last file system is thawed and the host answered.
+ * end of the freeze to the reply: it sleeps most of that time, and when the
+ * THAW comes it is woken ahead of the (CPU-bound or blocked) applications,
+ * and the writers each FITHAW wakes do not preempt it before the last file
+ * system is thawed and the host answered.
  */
 static int do_thaw(vss_daemon *v, const char *why, bool reply)
 {
@@ -607,11 +618,13 @@ static int do_thaw(vss_daemon *v, const char *why, bool reply)
 
 	if (v->freeze) {
 		g_autofree char *result = NULL;
-		hv_sched_boost boost;
 		double thaw_ms;
 		int h;
 
-		hv_sched_boost_begin(&boost);
+		if (!v->boosted) {
+			hv_sched_boost_begin(&v->boost);
+			v->boosted = true;
+		}
 		r = hv_freeze_thaw_now(v->freeze);
 		thaw_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
 		if (reply) {
@@ -619,14 +632,15 @@ static int do_thaw(vss_daemon *v, const char *why, bool reply)
 			reply = false;
 		}
 
-		hv_sched_boost_end(&boost);
+		hv_sched_boost_end(&v->boost);
+		v->boosted = false;
 		hv_freeze_settle(v->freeze);
 		hv_log_release();
 		g_info("Thawed (%s) after %.1f ms frozen; thaw took %.2f ms (boost: %s)", why,
 		       (double)(start - v->frozen_since_us) / 1000.0, thaw_ms,
-		       hv_sched_boost_kind_to_string(boost.kind));
-		if (boost.kind != HV_SCHED_BOOST_FIFO && boost.error < 0)
-			hv_log_debug_errno(boost.error, "The thaw ran without SCHED_FIFO: %m");
+		       hv_sched_boost_kind_to_string(v->boost.kind));
+		if (v->boost.kind != HV_SCHED_BOOST_FIFO && v->boost.error < 0)
+			hv_log_debug_errno(v->boost.error, "The thaw ran without SCHED_FIFO: %m");
 		log_freeze_entries(v->freeze, hv_log_debug_enabled());
 		if (r < 0)
 			hv_log_errno(r, "Thaw failed on at least one file system (all were tried): %m");
