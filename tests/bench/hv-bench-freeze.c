@@ -30,10 +30,12 @@
  *   RESULT tool=T n=N dirty=D freeze_ms=F thaw_ms=T dispatch_ms=D stall_ms=S flush_ms=X
  *          noop_ms=R ok=1
  * stall_ms is, at the freeze reply, the longest time any writer had been
- * blocked in one write. dispatch_ms is -1 where the tool has no dispatch.
- * noop_ms (daemons only, else -1) is the HOT_BACKUP request posted to its
+ * blocked in one write. dispatch_ms is -1 where the tool has no dispatch,
+ * else the median over the round's FREEZE and nine HOT_BACKUPs (2 ms apart,
+ * before the FREEZE) of request posted to read by the daemon. noop_ms
+ * (daemons only, else -1) is the median of those HOT_BACKUPs posted to
  * reply: a request that needs no work, i.e. the round trip through the
- * emulated device (hv-emu, FUSE) plus the daemon's dispatch.
+ * emulated device (hv-emu) plus the daemon's dispatch.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -357,17 +359,9 @@ static int run(const char *const argv[])
 		die("fork");
 
 	if (pid == 0) {
-		char *v[32];
-		size_t k;
-
 		/* Our stdout carries only the RESULT line. */
 		dup2(STDERR_FILENO, STDOUT_FILENO);
-
-		for (k = 0; argv[k] && k < 31; k++)
-			v[k] = strdup(argv[k]);
-
-		v[k] = NULL;
-		execvp(v[0], v);
+		execvp(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
 
@@ -418,13 +412,37 @@ static bool qga(const char *sock, const char *cmd)
 
 /* ---- hv-emu ---- */
 
+#define MAX_SAMPLES 16
+
 struct emu_times {
 	double freeze_ms, thaw_ms, dispatch_ms, noop_ms;
+	double disp[MAX_SAMPLES], noop[MAX_SAMPLES];
+	unsigned int n_disp, n_noop;
 	int64_t freeze_post, freeze_reply;
 	bool ok;
 };
 
-/* Picks the FREEZE and THAW requests out of hv-emu's --json file. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of n values (sorts them); -1 when there are none. */
+static double median(double *v, unsigned int n)
+{
+	if (!n)
+		return -1;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Picks the requests out of hv-emu's --json file: FREEZE and THAW, and the
+ * medians of the dispatch (posted to read) of every HOT_BACKUP and the
+ * FREEZE, and of the HOT_BACKUP round trips.
+ */
 static void parse_emu_json(const char *path, struct emu_times *t)
 {
 	FILE *f = fopen(path, "re");
@@ -449,20 +467,26 @@ static void parse_emu_json(const char *path, struct emu_times *t)
 			   &posted, &rd, &answered) != 3)
 			continue;
 
+		if (t->n_disp < MAX_SAMPLES &&
+		    (strstr(line, "\"name\": \"FREEZE\"") || strstr(line, "\"name\": \"HOT_BACKUP\"")))
+			t->disp[t->n_disp++] = (rd - posted) / 1e6;
+
 		if (strstr(line, "\"name\": \"FREEZE\"")) {
 			t->freeze_ms = (answered - posted) / 1e6;
-			t->dispatch_ms = (rd - posted) / 1e6;
 			t->freeze_post = t0 + posted;
 			t->freeze_reply = t0 + answered;
 		} else if (strstr(line, "\"name\": \"THAW\"")) {
 			t->thaw_ms = (answered - posted) / 1e6;
 		} else if (strstr(line, "\"name\": \"HOT_BACKUP\"")) {
 			/* a request with no work: the round trip through hv-emu */
-			t->noop_ms = (answered - posted) / 1e6;
+			if (t->n_noop < MAX_SAMPLES)
+				t->noop[t->n_noop++] = (answered - posted) / 1e6;
 		}
 	}
 
 	fclose(f);
+	t->dispatch_ms = median(t->disp, t->n_disp);
+	t->noop_ms = median(t->noop, t->n_noop);
 }
 
 /* ---- idle ---- */
@@ -663,7 +687,12 @@ int main(int argc, char **argv)
 					  "wait-register",
 					  /* idle first: the no-op round trip is not start-up work */
 					  "sleep:50",
-					  "hot-backup",
+					  /* dispatch and no-op samples: the medians of these */
+					  "hot-backup", "sleep:2", "hot-backup", "sleep:2",
+					  "hot-backup", "sleep:2", "hot-backup", "sleep:2",
+					  "hot-backup", "sleep:2", "hot-backup", "sleep:2",
+					  "hot-backup", "sleep:2", "hot-backup", "sleep:2",
+					  "hot-backup", "sleep:2",
 					  "freeze",
 					  "probe-frozen:100",
 					  "thaw",

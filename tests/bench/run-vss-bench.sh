@@ -20,10 +20,14 @@
 #   loop-flush-seq  parallel syncfs() first (not timed as freeze), then a FIFREEZE loop
 # Per round (tests/bench/hv-bench-freeze.c): freeze latency (request to
 # reply), thaw latency, dispatch latency (hv-emu: posted to read by the
-# daemon), and the application stall (writer threads, one per fs, 4 KiB every
-# ~1 ms: at the freeze reply, the longest time any had been blocked), and for
-# the daemons the no-op round trip (HOT_BACKUP posted to its reply: what the
-# emulated device costs a request that needs no work). Every
+# daemon; the median over nine HOT_BACKUPs 2 ms apart and the FREEZE), and
+# the application stall (writer threads, one per fs, 4 KiB every ~1 ms: at
+# the freeze reply, the longest time any had been blocked), and for the
+# daemons the no-op round trip (median of the HOT_BACKUPs posted to their
+# replies: what the emulated device costs a request that needs no work).
+# In socket mode a reply's time is when the daemon wrote it (the socket's
+# receive timestamp), as the kernel driver takes a reply in the daemon's
+# write(); in FUSE mode it is when the emulator's thread handled it. Every
 # round checks with probe writes that all fs blocked while frozen and took
 # writes after the thaw. The tool order rotates from cycle to cycle; WARMUP
 # cycles are not counted. Prints medians [min..max] and ratios ours/upstream,

@@ -162,6 +162,7 @@ struct emu_devdir {
 	int stop_fd; /* socket mode: the kick eventfd */
 	bool sock;   /* socket mode: no FUSE, no thread (see emu_devdir_start_socket()) */
 	uint8_t *rxbuf;
+	uint64_t rx_ns; /* socket mode: when the message being handled was written (0: now) */
 	pthread_t thread;
 	bool thread_started;
 };
@@ -780,11 +781,22 @@ static uint32_t reply_status(const struct emu_chardev *c, const uint8_t *buf)
 	return get_le32(buf);
 }
 
+/*
+ * When the daemon wrote what is being handled: now (the write is handled in
+ * the daemon's write() call, as in the kernel), or in socket mode the time
+ * the kernel took the message in, so that the host thread's own wake-up is
+ * not counted.
+ */
+static uint64_t write_time_ns(const struct emu_chardev *c)
+{
+	return c->dir->rx_ns ? c->dir->rx_ns : emu_now_ns();
+}
+
 /* A late reply to a request that timed out (or the THAW): EINVAL, recorded. */
 static int late_reply(struct emu_chardev *c, uint32_t status)
 {
 	struct emu_req *stale = req_get(c, c->last_stale);
-	uint64_t now = emu_now_ns();
+	uint64_t now = write_time_ns(c);
 
 	/* vss_on_msg() / kvp_on_msg(): "Transaction not active" */
 	stale->late_ns = now;
@@ -801,7 +813,7 @@ static int handle_reply(struct emu_chardev *c, const uint8_t *buf, size_t size)
 {
 	struct emu_req *r = req_get(c, c->active);
 	uint32_t status, flags = 0;
-	uint64_t now = emu_now_ns();
+	uint64_t now = write_time_ns(c);
 
 	if (size != c->svc->msg_size) {
 		dev_event(c, "write of %zu bytes (a reply is %zu): EFAULT", size, c->svc->msg_size);
@@ -852,7 +864,8 @@ static int handle_reply_kvp_fcopy(struct emu_chardev *c, const uint8_t *buf, siz
 		    c, "reply 0x%08x to request #%u before it was read: accepted like the driver",
 		    status, r->id);
 	reply_keep(c, r, buf, size);
-	active_finish(c, status == HV_S_OK ? EMU_REQ_OK : EMU_REQ_FAILED, status, emu_now_ns());
+	active_finish(c, status == HV_S_OK ? EMU_REQ_OK : EMU_REQ_FAILED, status,
+		      write_time_ns(c));
 	return 0;
 }
 
@@ -1259,12 +1272,34 @@ static void sock_accept(struct emu_chardev *c, int fd)
 		return;
 	}
 
+	/* each message's arrival time (sock_pump()) */
+	(void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){1}, sizeof(int));
 	c->cfd = fd;
 	c->state = EMU_DEV_OPEN;
 	c->fh = ++c->dir->next_fh;
 	c->opener = uc.pid;
 	dev_event(c, "opened by pid %d (socket)", (int)uc.pid);
 	pthread_cond_broadcast(&c->dir->cond);
+}
+
+/* The arrival time of a message (SCM_TIMESTAMPNS, CLOCK_REALTIME) on our clock; 0 if none. */
+static uint64_t sock_rx_time(struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		struct timespec ts, real;
+		uint64_t mono, at;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+		mono = emu_now_ns();
+		clock_gettime(CLOCK_REALTIME, &real);
+		at = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		/* now on the realtime clock minus the message's age */
+		at = (uint64_t)real.tv_sec * 1000000000ULL + (uint64_t)real.tv_nsec - at;
+		return at < mono ? mono - at : 0;
+	}
+	return 0;
 }
 
 /*
@@ -1290,7 +1325,18 @@ static void sock_pump(struct emu_chardev *c)
 	}
 
 	while (c->cfd >= 0 && pfd[1].revents) {
-		ssize_t n = recv(c->cfd, c->dir->rxbuf, EMU_MSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(struct timespec))];
+		} ctl;
+		struct iovec iov = {.iov_base = c->dir->rxbuf, .iov_len = EMU_MSG_MAX + 1};
+		struct msghdr mh = {
+		    .msg_iov = &iov,
+		    .msg_iovlen = 1,
+		    .msg_control = &ctl,
+		    .msg_controllen = sizeof(ctl),
+		};
+		ssize_t n = recvmsg(c->cfd, &mh, MSG_DONTWAIT | MSG_TRUNC);
 		int r;
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -1306,7 +1352,9 @@ static void sock_pump(struct emu_chardev *c)
 			dev_event(c, "write of %zd bytes (more than %d): dropped", n, EMU_MSG_MAX);
 			continue;
 		}
+		c->dir->rx_ns = sock_rx_time(&mh);
 		r = dev_write(c, c->dir->rxbuf, (size_t)n);
+		c->dir->rx_ns = 0;
 		if (r < 0)
 			dev_event(c, "the daemon's %zd-byte write gets %s (not reported over the socket)",
 				  n, strerror(-r));

@@ -139,7 +139,8 @@ int emu_devdir_start(struct emu_devdir *d);
  * round trips of poll(), read() and write() (a daemon's read() and write()
  * are plain socket calls), so that the device costs about what the
  * kernel's char device costs. Differences from the FUSE mode: when the
- * daemon read a message is not seen (it counts as read when sent), an
+ * daemon read a message is not seen (it counts as read when sent; a
+ * reply counts from when the daemon wrote it, by the socket's timestamp), an
  * erroneous write of the daemon is logged but not failed, a driver reset
  * closes the connection (the daemon reads EOF and may open again at once).
  */
