@@ -101,6 +101,14 @@ struct kvp_pool {
 	dirty_set dirty_last;
 	dirty_set dirty_new;
 	uint8_t *buf; /* IO_CHUNK records */
+	/*
+	 * The buffer holds zero-padded records of these key and value lengths
+	 * (the last ones formatted in each slot): the next record formatted in
+	 * a slot only clears what is left of the previous one.
+	 */
+	bool buf_formatted;
+	uint16_t buf_key_len[IO_CHUNK];
+	uint16_t buf_value_len[IO_CHUNK];
 	int dir_fd;
 	bool has_duplicates; /* some key is in more than one record (appended by others) */
 };
@@ -298,6 +306,8 @@ static int read_records(kvp_pool *p, int fd, off_t offset, GPtrArray *out, guint
 	const size_t cap = IO_CHUNK * HV_KVP_POOL_RECORD_SIZE;
 	uint8_t *buf = io_buf(p);
 	size_t have = 0;
+
+	p->buf_formatted = false;
 
 	*n_invalid = 0;
 	for (;;) {
@@ -637,19 +647,36 @@ static int write_records(kvp_pool *p, int fd, guint first, guint end)
 		return 0;
 
 	buf = io_buf(p);
+	/*
+	 * Zeroed once after a read into it, then each record clears only what
+	 * the previous one in its slot left (not 2,560 bytes a record).
+	 */
+	if (!p->buf_formatted) {
+		memset(buf, 0, IO_CHUNK * HV_KVP_POOL_RECORD_SIZE);
+		memset(p->buf_key_len, 0, sizeof(p->buf_key_len));
+		memset(p->buf_value_len, 0, sizeof(p->buf_value_len));
+		p->buf_formatted = true;
+	}
 	for (guint i = first; i < end; i += chunk) {
 		guint n = MIN(chunk, end - i);
 		size_t len = (size_t)n * HV_KVP_POOL_RECORD_SIZE;
 		size_t done = 0;
 
-		memset(buf, 0, len);
 		for (guint k = 0; k < n; k++) {
 			const kvp_record *rec = g_ptr_array_index(p->records, i + k);
 			char *dst = (char *)buf + (size_t)k * HV_KVP_POOL_RECORD_SIZE;
-
 			/* Lengths were checked when the record was made: NUL and zero padding fit. */
-			memcpy(dst, rec->key, strlen(rec->key));
-			memcpy(dst + HV_KVP_MAX_KEY_SIZE, rec->value, strlen(rec->value));
+			size_t key_len = strlen(rec->key), value_len = strlen(rec->value);
+
+			memcpy(dst, rec->key, key_len);
+			if (key_len < p->buf_key_len[k])
+				memset(dst + key_len, 0, p->buf_key_len[k] - key_len);
+			memcpy(dst + HV_KVP_MAX_KEY_SIZE, rec->value, value_len);
+			if (value_len < p->buf_value_len[k])
+				memset(dst + HV_KVP_MAX_KEY_SIZE + value_len, 0,
+				       p->buf_value_len[k] - value_len);
+			p->buf_key_len[k] = (uint16_t)key_len;
+			p->buf_value_len[k] = (uint16_t)value_len;
 		}
 
 		while (done < len) {

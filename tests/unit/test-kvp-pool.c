@@ -949,6 +949,114 @@ static void test_spare_spoiled(void **state)
 	}
 }
 
+/* A key or value of @len bytes (1 to 2,047), its characters from @seed. */
+static char *text_of_len(size_t len, guint seed)
+{
+	char *t = g_malloc(len + 1);
+
+	for (size_t i = 0; i < len; i++)
+		t[i] = (char)('a' + (seed + i) % 26);
+	t[len] = '\0';
+	return t;
+}
+
+/*
+ * Writes through the spare re-use the write buffer and clear only what the
+ * previous record in each slot left: records of very different lengths
+ * (over several buffers' worth), DELETEs of the first, a middle and the last
+ * record, SETs to longer and shorter values, and a re-read of the file in
+ * between (the buffer then holds what was read, padding junk of another
+ * writer included). After each write the file must be byte for byte what a
+ * full write of the records gives (every record zero-padded), and the
+ * writes must have gone through the spare.
+ */
+static void test_spare_writes_match_full_write(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	g_autofree char *spare = path_in_dir(".kvp_pool_1.spare");
+	g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+	const guint n = 300;
+	guint n_spare = 0, n_writes = 0;
+	model m;
+
+	model_init(&m);
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *key = text_of_len(1 + (i * 131) % KVP_POOL_MAX_KEY_LEN, i);
+		g_autofree char *value = text_of_len(1 + (i * 977) % KVP_POOL_MAX_VALUE_LEN, i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		/* Distinct keys: the length and the first character tell them apart. */
+		key[0] = (char)('A' + i % 26);
+		assert_true(fd >= 0);
+		append_raw(fd, key, value);
+		close(fd);
+		model_append(&m, key, value);
+	}
+	assert_int_equal(kvp_pool_refresh(p), 1);
+	assert_int_equal(kvp_pool_count(p), n);
+
+	for (int step = 0; step < 24; step++) {
+		ino_t spare_before = ino_of(spare);
+		guint len = model_len(&m);
+		char key[HV_KVP_MAX_KEY_SIZE];
+
+		switch (step % 6) {
+		case 0: /* the first record */
+		case 1: /* one in the middle */
+		case 2: { /* the last */
+			guint at = step % 6 == 0 ? 0 : step % 6 == 1 ? len / 2 : len - 1;
+
+			g_strlcpy(key, g_ptr_array_index(m.kv, 2 * at), sizeof(key));
+			assert_int_equal(kvp_pool_delete(p, key), 0);
+			assert_true(model_delete(&m, key));
+			break;
+		}
+		case 3: /* a long value, then a short one, in the same place */
+		case 4: {
+			g_autofree char *value =
+				text_of_len(step % 6 == 3 ? KVP_POOL_MAX_VALUE_LEN : 1, (guint)step);
+
+			g_strlcpy(key, g_ptr_array_index(m.kv, 2 * ((guint)step * 7 % len)),
+				  sizeof(key));
+			assert_int_equal(kvp_pool_set(p, key, value), 0);
+			model_set(&m, key, value);
+			break;
+		}
+		default: {
+			/* Appended behind our back, junk after the NULs: read before the write. */
+			uint8_t rec[REC];
+			int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+			make_record(rec, "appended", "x");
+			memset(rec + 20, 'J', HV_KVP_MAX_KEY_SIZE - 20);
+			memset(rec + HV_KVP_MAX_KEY_SIZE + 2, 'J', HV_KVP_MAX_VALUE_SIZE - 2);
+			assert_true(fd >= 0);
+			assert_int_equal(flock(fd, LOCK_EX), 0);
+			assert_int_equal(write(fd, rec, REC), REC);
+			close(fd);
+			model_append(&m, "appended", "x");
+			/* A full write (the pool is not ours): the junk is gone after it. */
+			assert_int_equal(kvp_pool_delete(p, "appended"), 0);
+			assert_true(model_delete(&m, "appended"));
+			spare_before = 0;
+			break;
+		}
+		}
+
+		assert_file_model(path, &m);
+		if (spare_before) {
+			n_writes++;
+			if (ino_of(path) == spare_before)
+				n_spare++;
+		}
+	}
+
+	/* All but the first write and the ones after the appends (not counted). */
+	print_message("%u writes through the spare out of %u\n", n_spare, n_writes);
+	assert_int_equal(n_spare, n_writes);
+	model_clear(&m);
+}
+
 /* Someone holds a lock on the spare: a full write, no waiting for it. */
 static void test_spare_locked_by_other(void **state)
 {
@@ -1175,6 +1283,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pools_open_creates_five, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_random_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_spoiled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_writes_match_full_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_locked_by_other, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_moved_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
