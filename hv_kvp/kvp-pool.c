@@ -259,21 +259,32 @@ static void append_record(kvp_pool *p, kvp_record *r)
 		p->has_duplicates = true;
 }
 
+/* Whether the @size bytes at @p are all zero. */
+static bool all_zero(const char *p, size_t size)
+{
+	return size == 0 || (p[0] == 0 && memcmp(p, p + 1, size - 1) == 0);
+}
+
 /*
  * Parses the whole records in @buf (@len a multiple of the record size) into
  * @out. A record whose key or value has no NUL within its field is skipped
- * (counted in *n_invalid).
+ * (counted in *n_invalid). *n_loose counts the records taken that are not
+ * as we write them: bytes other than zero after the NUL of the key or the
+ * value (upstream and other writers may leave them; a record we write is
+ * zero-padded).
  */
 static void parse_records(const char *path, const uint8_t *buf, size_t len, off_t base,
-			  GPtrArray *out, guint *n_invalid)
+			  GPtrArray *out, guint *n_invalid, guint *n_loose)
 {
 	size_t n = len / HV_KVP_POOL_RECORD_SIZE;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *key = (const char *)buf + i * HV_KVP_POOL_RECORD_SIZE;
 		const char *value = key + HV_KVP_MAX_KEY_SIZE;
-		bool key_ok = memchr(key, '\0', HV_KVP_MAX_KEY_SIZE) != NULL;
-		bool value_ok = memchr(value, '\0', HV_KVP_MAX_VALUE_SIZE) != NULL;
+		const char *key_end = memchr(key, '\0', HV_KVP_MAX_KEY_SIZE);
+		const char *value_end = memchr(value, '\0', HV_KVP_MAX_VALUE_SIZE);
+		bool key_ok = key_end != NULL;
+		bool value_ok = value_end != NULL;
 
 		if (!key_ok || !value_ok) {
 			g_warning("%s: the record at offset %lld has no terminating NUL in its %s: skipped",
@@ -283,6 +294,9 @@ static void parse_records(const char *path, const uint8_t *buf, size_t len, off_
 			continue;
 		}
 
+		if (!all_zero(key_end, (size_t)(key + HV_KVP_MAX_KEY_SIZE - key_end)) ||
+		    !all_zero(value_end, (size_t)(value + HV_KVP_MAX_VALUE_SIZE - value_end)))
+			(*n_loose)++;
 		g_ptr_array_add(out, record_new(key, value));
 	}
 }
@@ -301,7 +315,7 @@ static uint8_t *io_buf(kvp_pool *p)
  * record (left unread for the caller to judge).
  */
 static int read_records(kvp_pool *p, int fd, off_t offset, GPtrArray *out, guint *n_invalid,
-			size_t *trailing, off_t *ret_end)
+			guint *n_loose, size_t *trailing, off_t *ret_end)
 {
 	const size_t cap = IO_CHUNK * HV_KVP_POOL_RECORD_SIZE;
 	uint8_t *buf = io_buf(p);
@@ -310,6 +324,7 @@ static int read_records(kvp_pool *p, int fd, off_t offset, GPtrArray *out, guint
 	p->buf_formatted = false;
 
 	*n_invalid = 0;
+	*n_loose = 0;
 	for (;;) {
 		ssize_t n = pread(fd, buf + have, cap - have, offset + (off_t)have);
 		size_t whole;
@@ -325,7 +340,7 @@ static int read_records(kvp_pool *p, int fd, off_t offset, GPtrArray *out, guint
 
 		have += (size_t)n;
 		whole = have - have % HV_KVP_POOL_RECORD_SIZE;
-		parse_records(p->path, buf, whole, offset, out, n_invalid);
+		parse_records(p->path, buf, whole, offset, out, n_invalid, n_loose);
 		memmove(buf, buf + whole, have - whole);
 		offset += (off_t)whole;
 		have -= whole;
@@ -342,6 +357,7 @@ static int load_from_fd(kvp_pool *p, int fd)
 {
 	g_autoptr(GPtrArray) records = NULL;
 	struct stat st;
+	guint n_loose;
 	int r;
 
 	if (fstat(fd, &st) < 0)
@@ -349,7 +365,7 @@ static int load_from_fd(kvp_pool *p, int fd)
 
 	records = g_ptr_array_new_full((guint)MIN(st.st_size / HV_KVP_POOL_RECORD_SIZE, 1 << 20),
 				       record_free);
-	r = read_records(p, fd, 0, records, &p->n_invalid, &p->trailing, NULL);
+	r = read_records(p, fd, 0, records, &p->n_invalid, &n_loose, &p->trailing, NULL);
 	if (r < 0)
 		return r;
 
@@ -364,8 +380,15 @@ static int load_from_fd(kvp_pool *p, int fd)
 	file_id_from_stat(&p->id, &st);
 	p->loaded = true;
 	p->n_loads++;
-	/* Someone else wrote the file: what the spare lacks is unknown. */
-	p->base_exact = !p->corrupt;
+	/*
+	 * Someone else wrote the file: what the spare lacks is unknown. A file
+	 * with bytes that are not ours (padding that is not zero) is never
+	 * kept in part: the next write writes every record.
+	 */
+	p->base_exact = !p->corrupt && n_loose == 0;
+	if (n_loose)
+		g_debug("%s: %u records with bytes after a NUL: the next write rewrites them all",
+			p->path, n_loose);
 	p->spare_ok = false;
 	dirty_clear(&p->dirty_new);
 	g_debug("%s: read %u records", p->path, p->records->len);
@@ -562,7 +585,7 @@ int kvp_pool_remove_leftovers(kvp_pool *p)
  */
 static int collect_late_appends(kvp_pool *p, bool locked, const struct stat *st, GPtrArray *out)
 {
-	guint n_invalid;
+	guint n_invalid, n_loose;
 	size_t trailing;
 	off_t end;
 	int r;
@@ -583,7 +606,7 @@ static int collect_late_appends(kvp_pool *p, bool locked, const struct stat *st,
 		}
 	}
 
-	r = read_records(p, p->old_fd, p->old_size, out, &n_invalid, &trailing, &end);
+	r = read_records(p, p->old_fd, p->old_size, out, &n_invalid, &n_loose, &trailing, &end);
 	if (!locked)
 		flock(p->old_fd, LOCK_UN);
 	if (r < 0)
