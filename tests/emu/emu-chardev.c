@@ -163,6 +163,7 @@ struct emu_devdir {
 	bool sock;   /* socket mode: no FUSE, no thread (see emu_devdir_start_socket()) */
 	uint8_t *rxbuf;
 	uint64_t rx_ns; /* socket mode: when the message being handled was written (0: now) */
+	uint64_t last_look_ns; /* socket mode: the last poll() of the sockets (sock_pump()) */
 	pthread_t thread;
 	bool thread_started;
 };
@@ -305,6 +306,7 @@ static void active_finish(struct emu_chardev *c, enum emu_req_result result,
 }
 
 static void sock_pump(struct emu_chardev *c);
+static void sock_take(struct emu_chardev *c, short lrev, short crev);
 static void sock_unlink(struct emu_chardev *c);
 static void dev_release(struct emu_chardev *c);
 static int dev_write(struct emu_chardev *c, const uint8_t *p, size_t size);
@@ -1303,28 +1305,22 @@ static uint64_t sock_rx_time(struct msghdr *mh)
 }
 
 /*
- * Take in what happened on the device's sockets since the last look: new
- * openers, the daemon's messages (its write()s: an error is logged, as the
- * daemon cannot be told) and its close.
+ * Take in what poll() reported on the device's sockets: new openers (@lrev),
+ * the daemon's messages (its write()s: an error is logged, as the daemon
+ * cannot be told) and its close (@crev). One message at a time: another
+ * one waiting shows up at the next look.
  */
-static void sock_pump(struct emu_chardev *c)
+static void sock_take(struct emu_chardev *c, short lrev, short crev)
 {
-	struct pollfd pfd[2] = {
-	    {.fd = c->lfd, .events = POLLIN},
-	    {.fd = c->cfd, .events = POLLIN},
-	};
-
-	if (poll(pfd, c->cfd >= 0 ? 2 : 1, 0) <= 0)
-		return;
-
-	if (pfd[0].revents & POLLIN) {
+	c->dir->last_look_ns = emu_now_ns();
+	if (lrev & POLLIN) {
 		int fd;
 
 		while ((fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
 			sock_accept(c, fd);
 	}
 
-	while (c->cfd >= 0 && pfd[1].revents) {
+	if (c->cfd >= 0 && crev) {
 		union {
 			struct cmsghdr h;
 			char buf[CMSG_SPACE(sizeof(struct timespec))];
@@ -1340,17 +1336,17 @@ static void sock_pump(struct emu_chardev *c)
 		int r;
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
+			return;
 		if (n <= 0) {
 			/* the daemon closed it (a 0-byte write looks the same: none is made) */
 			close(c->cfd);
 			c->cfd = -1;
 			dev_release(c);
-			break;
+			return;
 		}
 		if (n > EMU_MSG_MAX) {
 			dev_event(c, "write of %zd bytes (more than %d): dropped", n, EMU_MSG_MAX);
-			continue;
+			return;
 		}
 		c->dir->rx_ns = sock_rx_time(&mh);
 		r = dev_write(c, c->dir->rxbuf, (size_t)n);
@@ -1359,6 +1355,30 @@ static void sock_pump(struct emu_chardev *c)
 			dev_event(c, "the daemon's %zd-byte write gets %s (not reported over the socket)",
 				  n, strerror(-r));
 	}
+}
+
+/*
+ * The lazy look of every host entry point (expire_locked()): a poll() of
+ * the sockets, at most every SOCK_LOOK_NS. A wait looks at once (its
+ * ppoll()), so a reply or a registration is never late; what else the
+ * daemon did (an open, a close) is seen by the next wait or within
+ * SOCK_LOOK_NS. Saves a request the host's system calls of looking
+ * again when nothing can have happened yet.
+ */
+#define SOCK_LOOK_NS (1 * EMU_NSEC_PER_MSEC)
+
+static void sock_pump(struct emu_chardev *c)
+{
+	struct pollfd pfd[2] = {
+	    {.fd = c->lfd, .events = POLLIN},
+	    {.fd = c->cfd, .events = POLLIN},
+	};
+
+	if (emu_now_ns() - c->dir->last_look_ns < SOCK_LOOK_NS)
+		return;
+	c->dir->last_look_ns = emu_now_ns();
+	if (poll(pfd, c->cfd >= 0 ? 2 : 1, 0) > 0)
+		sock_take(c, pfd[0].revents, pfd[1].revents);
 }
 
 int emu_devdir_start_socket(struct emu_devdir *d)
@@ -1567,12 +1587,19 @@ static void wait_slice(struct emu_chardev *c, uint64_t until_ns)
 			{.fd = c->cfd, .events = POLLIN},
 		};
 		eventfd_t v;
+		int n;
 
 		emu_ns_to_timespec(end - now, &ts);
 		pthread_mutex_unlock(&d->lock);
-		if (ppoll(pfd, c->cfd >= 0 ? 3 : 2, &ts, NULL) > 0 && pfd[0].revents)
+		n = ppoll(pfd, c->cfd >= 0 ? 3 : 2, &ts, NULL);
+		if (n > 0 && pfd[0].revents)
 			(void)eventfd_read(d->stop_fd, &v);
 		pthread_mutex_lock(&d->lock);
+		/* the connection may have changed while unlocked: look again then */
+		if (n > 0 && pfd[2].fd == c->cfd)
+			sock_take(c, pfd[1].revents, pfd[2].revents);
+		else if (n > 0)
+			d->last_look_ns = 0;
 		return;
 	}
 
