@@ -1137,24 +1137,32 @@ int emu_devdir_add(struct emu_devdir *d, const struct emu_svc *svc,
 	return 0;
 }
 
-int emu_devdir_start(struct emu_devdir *d)
+/* Not started yet (-EALREADY); the directory made if missing. */
+static int devdir_prepare(struct emu_devdir *d)
 {
-	char arg0[] = "hv-emu", arg1[] = "-o";
-	char arg2[] = "fsname=hv-emu,subtype=hv-emu,allow_other";
-	char *argv[] = { arg0, arg1, arg2, NULL };
-	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct stat st;
-	int r;
 
 	if (d->se || d->sock)
 		return -EALREADY;
-
 	if (stat(d->path, &st) < 0) {
 		if (errno != ENOENT || mkdir(d->path, 0755) < 0)
 			return -errno;
 	} else if (!S_ISDIR(st.st_mode)) {
 		return -ENOTDIR;
 	}
+	return 0;
+}
+
+int emu_devdir_start(struct emu_devdir *d)
+{
+	char arg0[] = "hv-emu", arg1[] = "-o";
+	char arg2[] = "fsname=hv-emu,subtype=hv-emu,allow_other";
+	char *argv[] = { arg0, arg1, arg2, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	int r = devdir_prepare(d);
+
+	if (r < 0)
+		return r;
 
 	d->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (d->stop_fd < 0)
@@ -1383,18 +1391,10 @@ static void sock_pump(struct emu_chardev *c)
 
 int emu_devdir_start_socket(struct emu_devdir *d)
 {
-	struct stat st;
+	int r = devdir_prepare(d);
 
-	if (d->se || d->sock)
-		return -EALREADY;
-
-	if (stat(d->path, &st) < 0) {
-		if (errno != ENOENT || mkdir(d->path, 0755) < 0)
-			return -errno;
-	} else if (!S_ISDIR(st.st_mode)) {
-		return -ENOTDIR;
-	}
-
+	if (r < 0)
+		return r;
 	d->rxbuf = malloc(EMU_MSG_MAX + 1);
 	if (!d->rxbuf)
 		return -ENOMEM;

@@ -87,60 +87,37 @@ static mode_t va_mode(int flags, va_list ap)
 	return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
 }
 
+/* The mode argument of a variadic open function whose last named parameter is @flags. */
+#define MODE_ARG(flags)                                                                  \
+	({                                                                               \
+		va_list ap_;                                                             \
+		mode_t mode_;                                                            \
+		va_start(ap_, flags);                                                    \
+		mode_ = va_mode(flags, ap_);                                             \
+		va_end(ap_);                                                             \
+		mode_;                                                                   \
+	})
+
 int open(const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return shim_openat(AT_FDCWD, path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return shim_openat(AT_FDCWD, path, flags, mode);
+	return shim_openat(AT_FDCWD, path, flags, MODE_ARG(flags));
 }
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return shim_openat(dirfd, path, flags, mode);
+	return shim_openat(dirfd, path, flags, MODE_ARG(flags));
 }
 
-int openat64(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = va_mode(flags, ap);
-	va_end(ap);
-	return shim_openat(dirfd, path, flags, mode);
-}
+/* The same functions under their large-file names (one and the same on 64-bit). */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
 
 /* _FORTIFY_SOURCE entry points (no O_CREAT: no mode) */
 int __open_2(const char *path, int flags);
-int __open64_2(const char *path, int flags);
 
 int __open_2(const char *path, int flags)
 {
 	return shim_openat(AT_FDCWD, path, flags, 0);
 }
 
-int __open64_2(const char *path, int flags)
-{
-	return shim_openat(AT_FDCWD, path, flags, 0);
-}
+int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
