@@ -97,6 +97,13 @@ struct kvp_pool {
 	file_id spare_id; /* the spare as we left it (appends to it are allowed) */
 	/* P's contents are exactly the records in memory (before the mutation being committed). */
 	bool base_exact;
+	/* How to take back the mutation being committed when its write fails (commit()). */
+	struct {
+		enum { UNDO_NONE, UNDO_VALUE, UNDO_APPEND, UNDO_DELETE } kind;
+		guint index;	 /* UNDO_APPEND, UNDO_DELETE: where the record was */
+		kvp_record *rec; /* UNDO_VALUE: the record; UNDO_DELETE: the removed record */
+		char *old_value; /* UNDO_VALUE */
+	} undo;
 	/* What the spare lacks of the pool file (last), the pool file of memory (new). */
 	dirty_set dirty_last;
 	dirty_set dirty_new;
@@ -903,6 +910,47 @@ static int write_spare(kvp_pool *p, off_t spare_size, file_id *ret_id)
 
 typedef int (*mutate_fn)(kvp_pool *p, const void *userdata);
 
+/* The mutation was written: what undo kept is no longer needed. */
+static void undo_forget(kvp_pool *p)
+{
+	if (p->undo.kind == UNDO_VALUE)
+		g_free(p->undo.old_value);
+	else if (p->undo.kind == UNDO_DELETE)
+		record_free(p->undo.rec);
+	p->undo.kind = UNDO_NONE;
+}
+
+/*
+ * The write failed: memory goes back to what it held before the mutation
+ * (records appended late by others stay: they are on disk), so that a
+ * change the host was told failed is never answered from memory.
+ */
+static void undo_apply(kvp_pool *p)
+{
+	kvp_record *r;
+
+	switch (p->undo.kind) {
+	case UNDO_NONE:
+		break;
+	case UNDO_VALUE:
+		g_free(p->undo.rec->value);
+		p->undo.rec->value = p->undo.old_value;
+		break;
+	case UNDO_APPEND:
+		r = g_ptr_array_index(p->records, p->undo.index);
+		/* A new key: no other record has it. */
+		g_hash_table_remove(p->index, r->key);
+		g_ptr_array_remove_index(p->records, p->undo.index);
+		break;
+	case UNDO_DELETE:
+		/* It was the first record with its key. */
+		g_ptr_array_insert(p->records, (gint)p->undo.index, p->undo.rec);
+		g_hash_table_insert(p->index, p->undo.rec->key, p->undo.rec);
+		break;
+	}
+	p->undo.kind = UNDO_NONE;
+}
+
 /* The spare's mtime after each write (atime left alone). */
 static const struct timespec spare_mark[2] = {
 	{ .tv_nsec = UTIME_OMIT },
@@ -970,6 +1018,7 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 	for (guint i = 0; i < late->len; i++)
 		append_record(p, g_ptr_array_steal_index(late, i--));
 
+	p->undo.kind = UNDO_NONE;
 	result = mutate ? mutate(p, userdata) : 0;
 	/* Nothing to write, unless late appends must reach the file anyway. */
 	if (result < 0 && n_late == 0) {
@@ -991,13 +1040,15 @@ static int commit(kvp_pool *p, mutate_fn mutate, const void *userdata)
 		if (r < 0) {
 			hv_log_errno(r, "%s: failed to write the pool file (left as it was): %m",
 				     p->path);
-			/* Memory no longer matches the file: read it again next time. */
+			/* The change is taken back; read the file again next time. */
+			undo_apply(p);
 			p->loaded = false;
 			p->spare_ok = false;
 			goto out;
 		}
 	}
 
+	undo_forget(p);
 	p->id = written;
 	unlock_fd(fd);
 	if (spare_locked)
@@ -1095,7 +1146,9 @@ static int mutate_set(kvp_pool *p, const void *userdata)
 	kvp_record *r = g_hash_table_lookup(p->index, a->key);
 
 	if (r) {
-		g_free(r->value);
+		p->undo.kind = UNDO_VALUE;
+		p->undo.rec = r;
+		p->undo.old_value = r->value;
 		r->value = g_strdup(a->value);
 		for (guint i = 0; i < p->records->len; i++) {
 			if (g_ptr_array_index(p->records, i) == r) {
@@ -1106,6 +1159,8 @@ static int mutate_set(kvp_pool *p, const void *userdata)
 		return 0;
 	}
 
+	p->undo.kind = UNDO_APPEND;
+	p->undo.index = p->records->len;
 	append_record(p, record_new(a->key, a->value));
 	return 0;
 }
@@ -1145,7 +1200,9 @@ static int mutate_delete(kvp_pool *p, const void *userdata)
 				break;
 			}
 		}
-		g_ptr_array_remove_index(p->records, i);
+		p->undo.kind = UNDO_DELETE;
+		p->undo.index = i;
+		p->undo.rec = g_ptr_array_steal_index(p->records, i);
 		return 0;
 	}
 

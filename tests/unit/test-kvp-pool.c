@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1107,6 +1108,65 @@ static void test_foreign_junk_never_kept(void **state)
 	model_clear(&m);
 }
 
+/*
+ * One change whose write fails (EFBIG: RLIMIT_FSIZE below the pool's size),
+ * then the pool's name made unreadable (a directory), so that reads are
+ * answered from memory: memory must hold what it held before the change.
+ */
+static void failed_write_then_unreadable(const char *path, kvp_pool *p, int op)
+{
+	g_autofree char *away = g_strconcat(path, ".away", NULL);
+	struct rlimit saved, small = { 4096, 4096 };
+	void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	small.rlim_max = saved.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	if (op == 0)
+		assert_true(kvp_pool_set(p, "new", "v") < 0);
+	else if (op == 1)
+		assert_true(kvp_pool_set(p, "k1", "changed") < 0);
+	else
+		assert_true(kvp_pool_delete(p, "k1") < 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, old_handler);
+
+	assert_int_equal(rename(path, away), 0);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_true(kvp_pool_refresh(p) < 0);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(rename(away, path), 0);
+}
+
+static void test_failed_write_taken_back(void **state)
+{
+	g_autofree char *path = path_in_dir(".kvp_pool_1");
+	static const char *const want[] = { "k0", "v0", "k1", "v1", "k2", "v2" };
+
+	for (int op = 0; op < 3; op++) {
+		g_autoptr(kvp_pool) p = kvp_pool_new(path, 0644);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		assert_true(fd >= 0);
+		for (size_t i = 0; i < G_N_ELEMENTS(want); i += 2)
+			append_raw(fd, want[i], want[i + 1]);
+		close(fd);
+		assert_int_equal(kvp_pool_refresh(p), 1);
+
+		failed_write_then_unreadable(path, p, op);
+		assert_int_equal(kvp_pool_count(p), 3);
+		for (guint i = 0; i < 3; i++)
+			assert_record(p, i, want[2 * i], want[2 * i + 1]);
+		assert_null(kvp_pool_lookup(p, "new"));
+		assert_string_equal(kvp_pool_lookup(p, "k1"), "v1");
+		assert_file_records(path, want, 3);
+
+		/* and the pool works again once it can be written */
+		assert_int_equal(kvp_pool_set(p, "k1", "after"), 0);
+		assert_string_equal(kvp_pool_lookup(p, "k1"), "after");
+	}
+}
+
 /* Someone holds a lock on the spare: a full write, no waiting for it. */
 static void test_spare_locked_by_other(void **state)
 {
@@ -1335,6 +1395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spare_spoiled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_writes_match_full_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_junk_never_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_write_taken_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_locked_by_other, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_moved_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
