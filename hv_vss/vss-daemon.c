@@ -76,9 +76,8 @@ typedef struct vss_daemon {
 	hv_freeze *freeze;
 	guint auto_thaw_source;
 	gint64 frozen_since_us;
-	/* boosted from the end of a freeze to the THAW's reply (do_thaw()) */
+	/* begun when a freeze succeeds (with ->freeze), ended at the THAW's reply (do_thaw()) */
 	hv_sched_boost boost;
-	bool boosted;
 	gint64 freeze_started_us;
 	unsigned int n_backups;
 
@@ -592,7 +591,6 @@ static int do_freeze(vss_daemon *v)
 	 * wakes then ahead of the writers that wait for it (see do_thaw()).
 	 */
 	hv_sched_boost_begin(&v->boost);
-	v->boosted = true;
 	v->freeze_started_us = start;
 	g_info("Frozen in %.2f ms", (double)(v->frozen_since_us - start) / 1000.0);
 	v->auto_thaw_source = g_timeout_add_seconds(v->cfg.freeze_timeout_s, on_auto_thaw, v);
@@ -621,10 +619,6 @@ static int do_thaw(vss_daemon *v, const char *why, bool reply)
 		double thaw_ms;
 		int h;
 
-		if (!v->boosted) {
-			hv_sched_boost_begin(&v->boost);
-			v->boosted = true;
-		}
 		r = hv_freeze_thaw_now(v->freeze);
 		thaw_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
 		if (reply) {
@@ -633,7 +627,6 @@ static int do_thaw(vss_daemon *v, const char *why, bool reply)
 		}
 
 		hv_sched_boost_end(&v->boost);
-		v->boosted = false;
 		hv_freeze_settle(v->freeze);
 		hv_log_release();
 		g_info("Thawed (%s) after %.1f ms frozen; thaw took %.2f ms (boost: %s)", why,
