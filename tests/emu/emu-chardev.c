@@ -1263,7 +1263,7 @@ static void sock_unlink(struct emu_chardev *c)
 		(void)unlink(path);
 }
 
-/* A new connection: the open(). The shim reads a le32 errno (0: opened) first. */
+/* A new connection: the open(). The shim reads a u32 errno (0: opened) first. */
 static void sock_accept(struct emu_chardev *c, int fd)
 {
 	struct ucred uc = {0};
@@ -1282,7 +1282,7 @@ static void sock_accept(struct emu_chardev *c, int fd)
 		return;
 	}
 
-	/* each message's arrival time (sock_pump()) */
+	/* each message's arrival time (sock_take()) */
 	(void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){1}, sizeof(int));
 	c->cfd = fd;
 	c->state = EMU_DEV_OPEN;
